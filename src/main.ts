@@ -1,6 +1,21 @@
 /** Wires the parts together. Only this file and config.ts know which backends exist. */
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
-import type { Config } from "./config.js";
+import { createTokenVerifier } from "./auth/tokens.js";
+import { MemoryHub } from "./bus/memory-bus.js";
+import { MemoryPresence } from "./bus/presence.js";
+import { resolveTokenKey, type Config } from "./config.js";
+import { createLogger } from "./logger.js";
+import { Metrics } from "./metrics.js";
+import type { Handlers } from "./room/handler.js";
+import { createMessagingHandlers } from "./room/handlers/messaging.js";
+import { createRoomHandlers } from "./room/handlers/presence.js";
+import { createToolkitHandlers } from "./room/handlers/toolkits.js";
+import type { NodeMessage } from "./room/node-messages.js";
+import { RoomNode } from "./room/room-node.js";
+import { Router } from "./room/router.js";
+import { createSecretsHandlers } from "./secrets/handlers.js";
+import { Transport } from "./transport/server.js";
 
 export interface RoombusServer {
   /** The bound port (useful with port 0). */
@@ -9,6 +24,8 @@ export interface RoombusServer {
   readonly httpUrl: string;
   /** `ws://host:port/rooms/{room}`. */
   roomUrl(room: string): string;
+  /** Closes every socket whose token has this `jti` (4401) and refuses the token from now on. */
+  revoke(jti: string): void;
   /** Stop accepting, close every socket with 1001, flush; resolves when done. */
   drain(): Promise<void>;
   /** Immediate shutdown (tests). */
@@ -19,6 +36,80 @@ export interface StartOptions {
   logger?: Logger;
 }
 
-export async function startServer(_config: Config, _options: StartOptions = {}): Promise<RoombusServer> {
-  throw new Error("not implemented yet");
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RoombusServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = new Metrics();
+  const tokenKey = resolveTokenKey(config, { create: true });
+  if (tokenKey.createdFile !== undefined) {
+    logger.info({ file: tokenKey.createdFile }, "created a token signing secret in the data directory (mode 0600)");
+  }
+  const verifier = createTokenVerifier({ key: tokenKey.key, issuer: config.issuer, audience: config.audience });
+
+  if (config.redisUrl !== undefined) {
+    throw new Error("ROOMBUS_REDIS_URL: the Redis backend is not available in this version; unset it to run embedded");
+  }
+  const nodeId = randomBytes(6).toString("hex");
+  const bus = new MemoryHub().bus<NodeMessage>(nodeId);
+  const presence = new MemoryPresence();
+  const node = new RoomNode({ bus, presence, logger, metrics });
+  await node.start();
+
+  const handlers: Handlers = {
+    ...createRoomHandlers(),
+    ...createMessagingHandlers(),
+    ...createToolkitHandlers(),
+    ...createSecretsHandlers(),
+  };
+  const router = new Router(handlers, logger, metrics);
+
+  const transport = await Transport.listen({
+    host: config.host,
+    port: config.port,
+    verifier,
+    allowedOrigins: config.allowedOrigins,
+    maxFrameBytes: config.maxFrameBytes,
+    heartbeatMs: config.heartbeatMs,
+    drainMs: config.drainMs,
+    outboundBufferBytes: config.outboundBufferBytes,
+    rateLimitPerSecond: config.rateLimitPerSecond,
+    rateLimitBurst: config.rateLimitBurst,
+    node,
+    router,
+    logger,
+    metrics,
+    isReady: () => bus.isHealthy(),
+  });
+
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const httpUrl = `http://${host}:${transport.port}`;
+  logger.info(
+    { url: `ws://${host}:${transport.port}/rooms/{room}`, node: nodeId, backend: "embedded" },
+    `roombus listening on ws://${host}:${transport.port}`,
+  );
+  if (tokenKey.secret !== undefined) {
+    logger.info(`mint a token: roombus token --identity alice --room demo --data-dir ${config.dataDir}`);
+  }
+
+  let stopped: Promise<void> | undefined;
+  const stop = (how: "drain" | "close"): Promise<void> => {
+    stopped ??= (async () => {
+      if (how === "drain") await transport.drain();
+      else await transport.close();
+      await node.close();
+      await bus.close();
+      await presence.close();
+      logger.info("roombus stopped");
+      logger.flush();
+    })();
+    return stopped;
+  };
+
+  return {
+    port: transport.port,
+    httpUrl,
+    roomUrl: (room) => `ws://${host}:${transport.port}/rooms/${encodeURIComponent(room)}`,
+    revoke: (jti) => transport.revoke(jti),
+    drain: () => stop("drain"),
+    close: () => stop("close"),
+  };
 }

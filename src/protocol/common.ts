@@ -20,11 +20,17 @@ export const timeoutMs = z.int().min(1).max(MAX_TIMEOUT_MS);
 export const role = z.enum(["user", "agent", "tool"]);
 export type Role = z.infer<typeof role>;
 
+/** Marks the issue of a binary value over its limit, so the router answers 1012 `too_large` rather than 1002. */
+export const TOO_LARGE = "too_large";
+
 /** msgpack bin; Buffer is a Uint8Array too. */
 export function bin(maxBytes: number) {
-  return z.custom<Uint8Array>((value) => value instanceof Uint8Array && value.byteLength <= maxBytes, {
-    message: `expected binary data of at most ${maxBytes} bytes`,
-  });
+  return z
+    .custom<Uint8Array>((value) => value instanceof Uint8Array, { message: "expected binary data (msgpack bin)" })
+    .refine((value) => value.byteLength <= maxBytes, {
+      message: `binary data over its limit of ${maxBytes} bytes`,
+      params: { reason: TOO_LARGE },
+    });
 }
 export const secretData = bin(MAX_SECRET_BYTES);
 

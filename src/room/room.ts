@@ -1,0 +1,44 @@
+/** One node's view of one room: everyone in it (on any node), and the sessions this node holds. */
+import type { ParticipantRecord } from "../bus/presence.js";
+import type { Participant } from "../protocol/common.js";
+import type { LocalParticipant } from "./local-participant.js";
+
+/** How many departed participant ids a room remembers, to answer 1010 rather than 1003 to a late send. */
+const RECENTLY_LEFT_LIMIT = 1024;
+
+export class Room {
+  readonly participants = new Map<string, ParticipantRecord>();
+  readonly local = new Map<string, LocalParticipant>();
+  private readonly recentlyLeft = new Set<string>();
+
+  constructor(readonly name: string) {}
+
+  markLeft(participantId: string): void {
+    this.participants.delete(participantId);
+    this.recentlyLeft.add(participantId);
+    if (this.recentlyLeft.size > RECENTLY_LEFT_LIMIT) {
+      // Sets iterate in insertion order: the first entry is the oldest.
+      const oldest = this.recentlyLeft.values().next().value;
+      if (oldest !== undefined) this.recentlyLeft.delete(oldest);
+    }
+  }
+
+  wasHere(participantId: string): boolean {
+    return this.recentlyLeft.has(participantId);
+  }
+
+  /** Sends one encoded frame to every local participant but `exceptId`. */
+  sendToLocals(frame: Uint8Array, exceptId?: string): void {
+    for (const [id, participant] of this.local) {
+      if (id !== exceptId) participant.send(frame);
+    }
+  }
+
+  wireParticipants(): Participant[] {
+    return [...this.participants.values()].map(toWireParticipant);
+  }
+}
+
+export function toWireParticipant(record: ParticipantRecord): Participant {
+  return { id: record.id, identity: record.identity, role: record.role, attributes: record.attributes };
+}
