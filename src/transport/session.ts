@@ -95,6 +95,8 @@ export class Session implements LocalParticipant {
     this.ws.close(code, reason);
     // A peer that stopped reading never completes the closing handshake; free its buffers soon.
     setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+    // The participant leaves now, not when the handshake ends: nothing more is routed to a closing socket.
+    this.onClose();
   }
 
   /** Called by the heartbeat sweep. */
