@@ -4,11 +4,9 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Grants } from "../auth/grants.js";
 import type { TokenVerifier } from "../auth/tokens.js";
-import type { Metrics } from "../metrics.js";
 import { CLOSE_CODES } from "../protocol/errors.js";
 import { newId } from "../room/room-node.js";
 import { Session, type SessionDeps } from "./session.js";
