@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import type { TokenKey } from "./auth/tokens.js";
+import { KeyringError, newMasterKeyBase64, parseMasterKey, type MasterKey } from "./secrets/keyring.js";
 import { DEFAULT_MAX_FRAME_BYTES } from "./protocol/limits.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -25,6 +26,7 @@ const configSchema = z.object({
   ROOMBUS_ISSUER: z.string().min(1).default("roombus"),
   ROOMBUS_AUDIENCE: z.string().min(1).default("roombus"),
   ROOMBUS_ENCRYPTION_KEY: z.string().optional(),
+  ROOMBUS_ENCRYPTION_KEYS_OLD: z.string().optional(),
   ROOMBUS_ALLOWED_ORIGINS: z
     .string()
     .default("")
@@ -52,6 +54,8 @@ export interface Config {
   issuer: string;
   audience: string;
   encryptionKey: string | undefined;
+  /** Previous master keys, comma-separated base64: they still unwrap data keys until `roombus keys rotate`. */
+  oldEncryptionKeys: string[];
   allowedOrigins: string[];
   logLevel: (typeof LOG_LEVELS)[number];
   maxFrameBytes: number;
@@ -102,6 +106,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     issuer: c.ROOMBUS_ISSUER,
     audience: c.ROOMBUS_AUDIENCE,
     encryptionKey: c.ROOMBUS_ENCRYPTION_KEY,
+    oldEncryptionKeys: (c.ROOMBUS_ENCRYPTION_KEYS_OLD ?? "")
+      .split(",")
+      .map((key) => key.trim())
+      .filter((key) => key.length > 0),
     allowedOrigins: c.ROOMBUS_ALLOWED_ORIGINS,
     logLevel: c.ROOMBUS_LOG_LEVEL,
     maxFrameBytes: c.ROOMBUS_MAX_FRAME_BYTES,
@@ -160,4 +168,45 @@ export function resolveTokenKey(config: Config, options: { create: boolean }): R
   if (text.length < 32) throw new ConfigError(`${path}: the signing secret must be at least 32 characters`);
   const secret = new TextEncoder().encode(text);
   return { key: { kind: "shared-secret", secret }, secret, createdFile };
+}
+
+export const ENCRYPTION_KEY_FILE = "encryption-key";
+
+export interface ResolvedMasterKeys {
+  /** Current key first, then old ones. */
+  masters: MasterKey[];
+  createdFile: string | undefined;
+}
+
+/**
+ * The master keys: ROOMBUS_ENCRYPTION_KEY (and ROOMBUS_ENCRYPTION_KEYS_OLD), or on the embedded default the key file
+ * in the data directory, created (mode 0600) on first start. A key that is not 32 bytes stops the start.
+ */
+export function resolveMasterKeys(config: Config, options: { create: boolean }): ResolvedMasterKeys {
+  const parse = (text: string, variable: string): MasterKey => {
+    try {
+      return parseMasterKey(text, variable);
+    } catch (error) {
+      throw new ConfigError(error instanceof KeyringError ? error.message : `${variable}: invalid key`);
+    }
+  };
+  const old = config.oldEncryptionKeys.map((text) => parse(text, "ROOMBUS_ENCRYPTION_KEYS_OLD"));
+  if (config.encryptionKey !== undefined) {
+    return { masters: [parse(config.encryptionKey, "ROOMBUS_ENCRYPTION_KEY"), ...old], createdFile: undefined };
+  }
+  if (config.redisUrl !== undefined) {
+    throw new ConfigError("ROOMBUS_ENCRYPTION_KEY: required with ROOMBUS_REDIS_URL (every node needs the same key)");
+  }
+  const path = join(config.dataDir, ENCRYPTION_KEY_FILE);
+  let createdFile: string | undefined;
+  if (!existsSync(path)) {
+    if (!options.create) {
+      throw new ConfigError(`no encryption key: set ROOMBUS_ENCRYPTION_KEY, or run "roombus serve" once so it creates ${path}`);
+    }
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    writeFileSync(path, newMasterKeyBase64() + "\n", { mode: 0o600, flag: "wx" });
+    chmodSync(path, 0o600);
+    createdFile = path;
+  }
+  return { masters: [parse(readFileSync(path, "utf8"), path), ...old], createdFile };
 }

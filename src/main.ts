@@ -4,7 +4,8 @@ import type { Logger } from "pino";
 import { createTokenVerifier } from "./auth/tokens.js";
 import { MemoryHub } from "./bus/memory-bus.js";
 import { MemoryPresence } from "./bus/presence.js";
-import { resolveTokenKey, type Config } from "./config.js";
+import { join } from "node:path";
+import { resolveMasterKeys, resolveTokenKey, type Config } from "./config.js";
 import { createLogger } from "./logger.js";
 import { Metrics } from "./metrics.js";
 import type { Handlers } from "./room/handler.js";
@@ -14,8 +15,15 @@ import { createToolkitHandlers } from "./room/handlers/toolkits.js";
 import type { NodeMessage } from "./room/node-messages.js";
 import { RoomNode } from "./room/room-node.js";
 import { Router } from "./room/router.js";
+import { AuditTrail } from "./secrets/audit.js";
 import { createSecretsHandlers } from "./secrets/handlers.js";
+import { openKeyring } from "./secrets/key-management.js";
+import { SqliteStore } from "./secrets/sqlite-store.js";
+import { Vault } from "./secrets/vault.js";
 import { Transport } from "./transport/server.js";
+
+/** The embedded store's file in the data directory. */
+export const SQLITE_FILE = "roombus.db";
 
 export interface RoombusServer {
   /** The bound port (useful with port 0). */
@@ -48,6 +56,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (config.redisUrl !== undefined) {
     throw new Error("ROOMBUS_REDIS_URL: the Redis backend is not available in this version; unset it to run embedded");
   }
+  const masterKeys = resolveMasterKeys(config, { create: true });
+  if (masterKeys.createdFile !== undefined) {
+    logger.info({ file: masterKeys.createdFile }, "created an encryption key in the data directory (mode 0600); back it up");
+  }
+  const store = new SqliteStore(join(config.dataDir, SQLITE_FILE));
+  const keyring = await openKeyring(store, masterKeys.masters);
+  const vault = new Vault(store, keyring, logger);
+  const audit = new AuditTrail(store, keyring, logger);
+
   const nodeId = randomBytes(6).toString("hex");
   const bus = new MemoryHub().bus<NodeMessage>(nodeId);
   const presence = new MemoryPresence();
@@ -58,7 +75,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...createRoomHandlers(),
     ...createMessagingHandlers(),
     ...createToolkitHandlers(),
-    ...createSecretsHandlers(),
+    ...createSecretsHandlers({ vault, node, audit }),
   };
   const router = new Router(handlers, logger, metrics);
 
@@ -77,7 +94,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     router,
     logger,
     metrics,
-    isReady: () => bus.isHealthy(),
+    isReady: () => bus.isHealthy() && store.isHealthy(),
   });
 
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
@@ -98,6 +115,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await node.close();
       await bus.close();
       await presence.close();
+      await store.close();
       logger.info("roombus stopped");
       logger.flush();
     })();

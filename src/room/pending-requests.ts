@@ -16,6 +16,11 @@ export interface PendingSpec {
    * survive the target's socket dropping (OAuth) or that decide for themselves (`onTargetLeft`).
    */
   targetId?: string;
+  /**
+   * The identity expected to answer, when any of its sessions may: the call fails with 1010 only when the last
+   * session of that identity leaves the room.
+   */
+  targetIdentity?: { room: string; identity: string };
   timeoutMs: number;
   /** What the requester sees at the deadline. */
   timeoutMessage?: string;
@@ -82,12 +87,19 @@ export class PendingRequests {
     return true;
   }
 
-  /** A participant left: cancel what it was waiting for, and fail what was waiting for it. */
-  participantLeft(participantId: string): void {
+  /**
+   * A participant left: cancel what it was waiting for, and fail what was waiting for it (or for its identity, when
+   * `identityStillPresent` is false).
+   */
+  participantLeft(left: { room: string; id: string; identity: string }, identityStillPresent: boolean): void {
     for (const [id, entry] of this.entries) {
-      if (entry.spec.requesterId === participantId) {
+      const { requesterId, targetId, targetIdentity } = entry.spec;
+      if (requesterId === left.id) {
         this.end(id, "requester_left", new RoombusError("participant_gone", "the requester left"));
-      } else if (entry.spec.targetId === participantId) {
+      } else if (
+        targetId === left.id ||
+        (!identityStillPresent && targetIdentity?.room === left.room && targetIdentity.identity === left.identity)
+      ) {
         this.end(id, "target_left", new RoombusError("participant_gone", "the participant left before answering"));
       }
     }

@@ -270,7 +270,8 @@ export class RoomNode {
     return loading;
   }
 
-  private findParticipant(room: Room, participantId: string): ParticipantRecord {
+  /** The participant with this id in the room; 1010 when it left recently, else 1003. */
+  findParticipant(room: Room, participantId: string): ParticipantRecord {
     const target = room.participants.get(participantId);
     if (target !== undefined) return target;
     if (room.wasHere(participantId)) throw gone();
@@ -296,10 +297,12 @@ export class RoomNode {
   }
 
   private applyLeft(room: Room, participantId: string, reason: LeaveReason): void {
-    if (!room.participants.has(participantId)) return;
+    const record = room.participants.get(participantId);
+    if (record === undefined) return;
     room.markLeft(participantId);
     room.sendToLocals(encodeEvent("participant.left", { participant_id: participantId, reason }));
-    this.pending.participantLeft(participantId);
+    const identityStillPresent = [...room.participants.values()].some((other) => other.identity === record.identity);
+    this.pending.participantLeft({ room: room.name, id: participantId, identity: record.identity }, identityStillPresent);
   }
 
   private settleCall(callId: string, answer: { ok: true; result: unknown } | { ok: false; error: WireError }): void {

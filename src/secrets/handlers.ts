@@ -1,20 +1,151 @@
 /**
- * `secrets.*` ops. The secret store, the request/provide exchange and OAuth arrive in the next milestones; until
- * then every op checks the grant and answers 1013 so clients get a clear, retryable answer.
+ * `secrets.*` ops (PROTOCOL.md §6): per-identity records with delegation and admin `for_identity`, and the
+ * request/provide/reject exchange. Every op needs the `secrets` grant and is audited. Reads of what the caller may
+ * not see answer exactly as if nothing were there.
  */
-import { requireApi } from "../auth/permissions.js";
+import { requireActingIdentity, requireApi } from "../auth/permissions.js";
 import { RoombusError } from "../protocol/errors.js";
-import { OP_NAMES } from "../protocol/ops.js";
-import type { HandlerGroup, OpContext } from "../room/handler.js";
+import type { SecretInfo } from "../protocol/ops.js";
+import type { Handler, HandlerGroup } from "../room/handler.js";
+import { newId } from "../room/room-node.js";
+import { AuditTrail, type SecretsOp } from "./audit.js";
+import { SecretExchange } from "./exchange.js";
+import type { RecordKey } from "./record-key.js";
+import type { StoredRecord } from "./secret-store.js";
+import { DEFAULT_SECRET_TYPE, type Vault } from "./vault.js";
+import type { RoomNode } from "../room/room-node.js";
 
-export function createSecretsHandlers(): HandlerGroup<"secrets"> {
-  const handlers: Record<string, HandlerGroup<"secrets">[keyof HandlerGroup<"secrets">]> = {};
-  for (const op of OP_NAMES) {
-    if (!op.startsWith("secrets.")) continue;
-    handlers[op] = async (ctx: OpContext) => {
+export interface SecretsDeps {
+  vault: Vault;
+  node: RoomNode;
+  audit: AuditTrail;
+}
+
+export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"> {
+  const { vault } = deps;
+  const exchange = new SecretExchange(deps.node, vault);
+
+  const secretKey = (room: string, owner: string, id: string, delegatedTo: string | undefined): RecordKey => ({
+    kind: "secret",
+    room,
+    owner,
+    id,
+    delegatedTo,
+  });
+
+  const handlers: HandlerGroup<"secrets"> = {
+    "secrets.list_secrets": async (ctx, args) => {
+      const identity = requireActingIdentity(ctx.participant.grants, args.for_identity);
+      const { owned, delegatedToMe } = await vault.guard(() => vault.store.listRecords(ctx.room.name, identity));
+      return {
+        secrets: [...owned.map((r) => secretInfo(r, false)), ...delegatedToMe.map((r) => secretInfo(r, true))],
+      };
+    },
+
+    "secrets.set_secret": async (ctx, args) => {
+      const owner = requireActingIdentity(ctx.participant.grants, args.for_identity);
+      const id = args.secret_id ?? newId("sec_", 12);
+      const version = await vault.write(
+        secretKey(ctx.room.name, owner, id, args.delegated_to),
+        { data: args.data, type: args.type ?? DEFAULT_SECRET_TYPE, name: args.name },
+        { ifVersion: args.if_version },
+      );
+      return { id, version };
+    },
+
+    "secrets.get_secret": async (ctx, args) => {
+      const acting = requireActingIdentity(ctx.participant.grants, args.for_identity);
+      let key: RecordKey;
+      if (args.delegated_by !== undefined && args.delegated_by !== acting) {
+        // Reading as the delegatee: the record is the delegator's, delegated to the caller, and nobody else.
+        if (args.delegated_to !== undefined && args.delegated_to !== acting) return null;
+        key = secretKey(ctx.room.name, args.delegated_by, args.secret_id, acting);
+      } else {
+        key = secretKey(ctx.room.name, acting, args.secret_id, args.delegated_to);
+      }
+      const opened = await vault.read(key);
+      if (opened === undefined) return null;
+      return {
+        id: args.secret_id,
+        name: opened.record.name,
+        type: opened.record.type,
+        version: opened.record.version,
+        data: opened.data,
+      };
+    },
+
+    "secrets.exists": async (ctx, args) => {
+      const owner = requireActingIdentity(ctx.participant.grants, args.for_identity);
+      return { exists: await vault.exists(secretKey(ctx.room.name, owner, args.secret_id, args.delegated_to)) };
+    },
+
+    "secrets.delete_secret": async (ctx, args) => {
+      const owner = requireActingIdentity(ctx.participant.grants, args.for_identity);
+      return { deleted: await vault.delete(secretKey(ctx.room.name, owner, args.secret_id, args.delegated_to)) };
+    },
+
+    "secrets.delete_requested_secret": async (ctx, args) => {
+      const key: RecordKey = {
+        kind: "requested",
+        room: ctx.room.name,
+        owner: ctx.participant.grants.identity,
+        url: args.url,
+        type: args.type,
+        delegatedTo: args.delegated_to,
+      };
+      return { deleted: await vault.delete(key) };
+    },
+
+    "secrets.request_secret": async (ctx, args) => exchange.request(ctx.room, ctx.participant, args),
+
+    "secrets.provide_secret": async (ctx, args) => {
+      await exchange.provide(ctx.room, ctx.participant, args);
+      return {};
+    },
+
+    "secrets.reject_secret": async (ctx, args) => {
+      await exchange.reject(ctx.room, ctx.participant, args);
+      return {};
+    },
+
+    "secrets.request_oauth_token": oauthNotYet,
+    "secrets.provide_oauth_authorization": oauthNotYet,
+    "secrets.reject_oauth_authorization": oauthNotYet,
+    "secrets.get_offline_oauth_token": oauthNotYet,
+  };
+
+  // Every op: the grant first, then the audit record around whatever the op does.
+  const guarded: Record<string, unknown> = {};
+  for (const [op, handler] of Object.entries(handlers) as [SecretsOp, Handler<SecretsOp>][]) {
+    guarded[op] = deps.audit.wrap(op, async (ctx, args) => {
       requireApi(ctx.participant.grants, "secrets");
-      throw new RoombusError("unavailable", "secrets are not available on this server version");
-    };
+      return handler(ctx, args);
+    });
   }
-  return handlers as HandlerGroup<"secrets">;
+  return guarded as HandlerGroup<"secrets">;
+}
+
+async function oauthNotYet(): Promise<never> {
+  throw new RoombusError("unavailable", "OAuth requests are not available on this server version");
+}
+
+function secretInfo(record: StoredRecord, delegatedToCaller: boolean): SecretInfo {
+  const key = record.key;
+  const info: SecretInfo = { kind: key.kind, type: record.type, version: record.version, updated_at: record.updatedAt };
+  switch (key.kind) {
+    case "secret":
+      info.id = key.id;
+      break;
+    case "requested":
+      info.url = key.url;
+      break;
+    case "oauth":
+      info.url = key.authorizationEndpoint;
+      info.id = key.clientId;
+      break;
+  }
+  if (record.name !== undefined) info.name = record.name;
+  if (key.delegatedTo !== undefined) info.delegated_to = key.delegatedTo;
+  if (delegatedToCaller) info.delegated_by = key.owner;
+  return info;
 }

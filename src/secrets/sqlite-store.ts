@@ -1,0 +1,349 @@
+/**
+ * The embedded SecretStore: one SQLite file (better-sqlite3, WAL) in the data directory.
+ *
+ * Writes are group-committed: the writes that arrive in one turn of the event loop run in one transaction, and
+ * each is acknowledged only after that transaction commits (synchronous=FULL: committed means on disk). One fsync
+ * serves many writers, which is what keeps throughput up without weakening "acknowledged means stored".
+ */
+import Database, { type Database as SqliteDatabase, type Statement } from "better-sqlite3";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { WrappedDataKey } from "./keyring.js";
+import { keyParts, type RecordKey } from "./record-key.js";
+import {
+  REQUEST_TOMBSTONE_MS,
+  type AuditEntry,
+  type AuditQuery,
+  type FinalRequestState,
+  type FinishResult,
+  type PutOptions,
+  type PutResult,
+  type RecordValue,
+  type RequestRecord,
+  type RequestState,
+  type SecretStore,
+  type StoredRecord,
+} from "./secret-store.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS records (
+  room TEXT NOT NULL, owner TEXT NOT NULL, kind TEXT NOT NULL, part1 TEXT NOT NULL, part2 TEXT NOT NULL,
+  delegated_to TEXT NOT NULL, name TEXT, type TEXT NOT NULL, version INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  sealed BLOB NOT NULL,
+  PRIMARY KEY (room, owner, kind, part1, part2, delegated_to)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_by_delegate ON records (room, delegated_to);
+CREATE TABLE IF NOT EXISTS requests (
+  id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at INTEGER NOT NULL, purge_at INTEGER NOT NULL, record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_by_purge ON requests (purge_at);
+CREATE TABLE IF NOT EXISTS data_keys (
+  id INTEGER PRIMARY KEY, master_key_id TEXT NOT NULL, wrapped BLOB NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, room TEXT NOT NULL, actor TEXT NOT NULL,
+  participant_id TEXT NOT NULL, op TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, error_code INTEGER,
+  value_digest TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_by_room ON audit (room, at);
+`;
+
+interface RecordRow {
+  room: string;
+  owner: string;
+  kind: RecordKey["kind"];
+  part1: string;
+  part2: string;
+  delegated_to: string;
+  name: string | null;
+  type: string;
+  version: number;
+  updated_at: number;
+  sealed: Buffer;
+}
+
+type Write = { run: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void };
+
+export class SqliteStore implements SecretStore {
+  private readonly db: SqliteDatabase;
+  private readonly statements: ReturnType<typeof prepare>;
+  private queue: Write[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private readonly purgeTimer: NodeJS.Timeout;
+
+  constructor(readonly path: string) {
+    const fresh = !existsSync(path);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    this.db = new Database(path);
+    if (fresh) chmodSync(path, 0o600);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+    this.statements = prepare(this.db);
+    this.purgeTimer = setInterval(() => void this.enqueue(() => this.statements.purgeRequests.run(Date.now())), 60_000);
+    this.purgeTimer.unref();
+  }
+
+  async getRecord(key: RecordKey): Promise<StoredRecord | undefined> {
+    const row = this.statements.getRecord.get(...keyColumns(key)) as RecordRow | undefined;
+    return row === undefined ? undefined : rowToRecord(row);
+  }
+
+  putRecord(key: RecordKey, value: RecordValue, options: PutOptions = {}, now = Date.now()): Promise<PutResult> {
+    return this.enqueue((): PutResult => {
+      const columns = keyColumns(key);
+      const current = this.statements.getVersion.get(...columns) as { version: number } | undefined;
+      if (options.ifVersion === 0 && current !== undefined) return { ok: false, reason: "exists" };
+      if (options.ifVersion !== undefined && options.ifVersion > 0 && current?.version !== options.ifVersion) {
+        return { ok: false, reason: "conflict" };
+      }
+      const version = (current?.version ?? 0) + 1;
+      this.statements.upsertRecord.run(...columns, value.name ?? null, value.type, version, now, value.sealed);
+      return { ok: true, version };
+    });
+  }
+
+  deleteRecord(key: RecordKey): Promise<boolean> {
+    return this.enqueue(() => this.statements.deleteRecord.run(...keyColumns(key)).changes > 0);
+  }
+
+  async listRecords(room: string, identity: string): Promise<{ owned: StoredRecord[]; delegatedToMe: StoredRecord[] }> {
+    const owned = (this.statements.listOwned.all(room, identity) as RecordRow[]).map(rowToRecord);
+    const delegatedToMe = (this.statements.listDelegated.all(room, identity, identity) as RecordRow[]).map(rowToRecord);
+    return { owned, delegatedToMe };
+  }
+
+  createRequest(record: RequestRecord): Promise<void> {
+    return this.enqueue(() => {
+      this.statements.insertRequest.run(
+        record.id,
+        record.expiresAt,
+        record.expiresAt + REQUEST_TOMBSTONE_MS,
+        JSON.stringify(record),
+      );
+    });
+  }
+
+  async getRequest(id: string, now = Date.now()): Promise<{ record: RequestRecord; state: RequestState } | undefined> {
+    const row = this.statements.getRequest.get(id) as { state: RequestState; expires_at: number; record: string } | undefined;
+    if (row === undefined) return undefined;
+    const state = row.state === "pending" && row.expires_at <= now ? "expired" : row.state;
+    return { record: JSON.parse(row.record) as RequestRecord, state };
+  }
+
+  finishRequest(id: string, state: FinalRequestState, now = Date.now()): Promise<FinishResult> {
+    return this.enqueue((): FinishResult => {
+      const row = this.statements.getRequest.get(id) as { state: RequestState; expires_at: number; record: string } | undefined;
+      if (row === undefined) return { won: false, state: "not_found" };
+      if (row.state !== "pending") return { won: false, state: row.state };
+      const late = row.expires_at <= now;
+      if (late && (state === "answered" || state === "rejected")) {
+        this.statements.setRequestState.run("expired", id);
+        return { won: false, state: "expired" };
+      }
+      this.statements.setRequestState.run(state, id);
+      return { won: true, record: JSON.parse(row.record) as RequestRecord };
+    });
+  }
+
+  async loadDataKeys(): Promise<{ keys: WrappedDataKey[]; newestId: number | undefined }> {
+    const rows = this.statements.listDataKeys.all() as {
+      id: number;
+      master_key_id: string;
+      wrapped: Buffer;
+      created_at: number;
+    }[];
+    const newest = this.statements.getMeta.get("newest_data_key") as { value: string } | undefined;
+    return {
+      keys: rows.map((row) => ({
+        id: row.id,
+        masterKeyId: row.master_key_id,
+        wrapped: row.wrapped,
+        createdAt: row.created_at,
+      })),
+      newestId: newest === undefined ? undefined : Number(newest.value),
+    };
+  }
+
+  saveDataKeys(keys: WrappedDataKey[], newestId: number): Promise<void> {
+    return this.enqueue(() => {
+      this.statements.deleteDataKeys.run();
+      for (const key of keys) this.statements.insertDataKey.run(key.id, key.masterKeyId, key.wrapped, key.createdAt);
+      this.statements.setMeta.run("newest_data_key", String(newestId));
+    });
+  }
+
+  appendAudit(entry: AuditEntry): Promise<void> {
+    return this.enqueue(() => {
+      this.statements.insertAudit.run(
+        entry.at,
+        entry.room,
+        entry.actor,
+        entry.participantId,
+        entry.op,
+        JSON.stringify(entry.target),
+        entry.outcome,
+        entry.errorCode ?? null,
+        entry.valueDigest ?? null,
+      );
+    });
+  }
+
+  async queryAudit(query: AuditQuery): Promise<AuditEntry[]> {
+    const rows = this.statements.queryAudit.all({
+      room: query.room ?? null,
+      identity: query.identity ?? null,
+      since: query.since ?? 0,
+      limit: query.limit,
+    }) as {
+      at: number;
+      room: string;
+      actor: string;
+      participant_id: string;
+      op: string;
+      target: string;
+      outcome: string;
+      error_code: number | null;
+      value_digest: string | null;
+    }[];
+    return rows.map((row) => ({
+      at: row.at,
+      room: row.room,
+      actor: row.actor,
+      participantId: row.participant_id,
+      op: row.op,
+      target: JSON.parse(row.target) as Record<string, string>,
+      outcome: row.outcome,
+      errorCode: row.error_code ?? undefined,
+      valueDigest: row.value_digest ?? undefined,
+    }));
+  }
+
+  isHealthy(): boolean {
+    return !this.closed && this.db.open;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.purgeTimer);
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  private enqueue<T>(run: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("store closed"));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Runs every queued write in one transaction, then acknowledges each (or fails all if the commit fails). */
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const write of batch) {
+          try {
+            outcomes.push({ ok: true, value: write.run() });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (error) {
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    batch.forEach((write, index) => {
+      const outcome = outcomes[index]!;
+      if (outcome.ok) write.resolve(outcome.value);
+      else write.reject(outcome.error);
+    });
+  }
+}
+
+function keyColumns(key: RecordKey): [string, string, string, string, string, string] {
+  const [part1, part2] = keyParts(key);
+  return [key.room, key.owner, key.kind, part1, part2, key.delegatedTo ?? ""];
+}
+
+function rowToRecord(row: RecordRow): StoredRecord {
+  const delegatedTo = row.delegated_to === "" ? undefined : row.delegated_to;
+  let key: RecordKey;
+  switch (row.kind) {
+    case "secret":
+      key = { kind: "secret", room: row.room, owner: row.owner, id: row.part1, delegatedTo };
+      break;
+    case "requested":
+      key = { kind: "requested", room: row.room, owner: row.owner, url: row.part1, type: row.part2, delegatedTo };
+      break;
+    case "oauth":
+      key = {
+        kind: "oauth",
+        room: row.room,
+        owner: row.owner,
+        authorizationEndpoint: row.part1,
+        clientId: row.part2,
+        delegatedTo,
+      };
+      break;
+  }
+  return {
+    key,
+    name: row.name ?? undefined,
+    type: row.type,
+    version: row.version,
+    updatedAt: row.updated_at,
+    sealed: row.sealed,
+  };
+}
+
+function prepare(db: SqliteDatabase) {
+  const keyWhere = "room = ? AND owner = ? AND kind = ? AND part1 = ? AND part2 = ? AND delegated_to = ?";
+  const s = (sql: string): Statement => db.prepare(sql);
+  return {
+    getRecord: s(`SELECT * FROM records WHERE ${keyWhere}`),
+    getVersion: s(`SELECT version FROM records WHERE ${keyWhere}`),
+    upsertRecord: s(
+      `INSERT INTO records (room, owner, kind, part1, part2, delegated_to, name, type, version, updated_at, sealed)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (room, owner, kind, part1, part2, delegated_to) DO UPDATE SET
+         name = excluded.name, type = excluded.type, version = excluded.version,
+         updated_at = excluded.updated_at, sealed = excluded.sealed`,
+    ),
+    deleteRecord: s(`DELETE FROM records WHERE ${keyWhere}`),
+    listOwned: s("SELECT * FROM records WHERE room = ? AND owner = ? ORDER BY kind, part1, part2, delegated_to"),
+    listDelegated: s(
+      "SELECT * FROM records WHERE room = ? AND delegated_to = ? AND owner <> ? ORDER BY owner, kind, part1, part2",
+    ),
+    insertRequest: s("INSERT INTO requests (id, state, expires_at, purge_at, record) VALUES (?, 'pending', ?, ?, ?)"),
+    getRequest: s("SELECT state, expires_at, record FROM requests WHERE id = ?"),
+    setRequestState: s("UPDATE requests SET state = ? WHERE id = ?"),
+    purgeRequests: s("DELETE FROM requests WHERE purge_at <= ?"),
+    listDataKeys: s("SELECT id, master_key_id, wrapped, created_at FROM data_keys ORDER BY created_at"),
+    deleteDataKeys: s("DELETE FROM data_keys"),
+    insertDataKey: s("INSERT INTO data_keys (id, master_key_id, wrapped, created_at) VALUES (?, ?, ?, ?)"),
+    getMeta: s("SELECT value FROM meta WHERE name = ?"),
+    setMeta: s("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
+    insertAudit: s(
+      `INSERT INTO audit (at, room, actor, participant_id, op, target, outcome, error_code, value_digest)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    queryAudit: s(
+      `SELECT * FROM audit WHERE (@room IS NULL OR room = @room) AND (@identity IS NULL OR actor = @identity)
+       AND at >= @since ORDER BY seq DESC LIMIT @limit`,
+    ),
+  };
+}
