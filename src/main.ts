@@ -21,6 +21,7 @@ import { openKeyring } from "./secrets/key-management.js";
 import { SqliteStore } from "./secrets/sqlite-store.js";
 import { Vault } from "./secrets/vault.js";
 import { Transport } from "./transport/server.js";
+import { createWebPageRoutes } from "./transport/web-page.js";
 
 /** The embedded store's file in the data directory. */
 export const SQLITE_FILE = "roombus.db";
@@ -95,6 +96,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     metrics,
     isReady: () => bus.isHealthy() && store.isHealthy(),
+    httpRoutes: createWebPageRoutes(),
   });
 
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
