@@ -25,6 +25,7 @@ const configSchema = z.object({
   ROOMBUS_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   ROOMBUS_ISSUER: z.string().min(1).default("roombus"),
   ROOMBUS_AUDIENCE: z.string().min(1).default("roombus"),
+  ROOMBUS_CLOCK_TOLERANCE_S: intFrom(0, 30).default(30),
   ROOMBUS_ENCRYPTION_KEY: z.string().optional(),
   ROOMBUS_ENCRYPTION_KEYS_OLD: z.string().optional(),
   ROOMBUS_ALLOWED_ORIGINS: z
@@ -53,6 +54,7 @@ export interface Config {
   jwksUrl: string | undefined;
   issuer: string;
   audience: string;
+  clockToleranceSeconds: number;
   encryptionKey: string | undefined;
   /** Previous master keys, comma-separated base64: they still unwrap data keys until `roombus keys rotate`. */
   oldEncryptionKeys: string[];
@@ -105,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     jwksUrl: c.ROOMBUS_JWKS_URL,
     issuer: c.ROOMBUS_ISSUER,
     audience: c.ROOMBUS_AUDIENCE,
+    clockToleranceSeconds: c.ROOMBUS_CLOCK_TOLERANCE_S,
     encryptionKey: c.ROOMBUS_ENCRYPTION_KEY,
     oldEncryptionKeys: (c.ROOMBUS_ENCRYPTION_KEYS_OLD ?? "")
       .split(",")

@@ -52,7 +52,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (tokenKey.createdFile !== undefined) {
     logger.info({ file: tokenKey.createdFile }, "created a token signing secret in the data directory (mode 0600)");
   }
-  const verifier = createTokenVerifier({ key: tokenKey.key, issuer: config.issuer, audience: config.audience });
+  const verifier = createTokenVerifier({
+    key: tokenKey.key,
+    issuer: config.issuer,
+    audience: config.audience,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+  });
 
   if (config.redisUrl !== undefined) {
     throw new Error("ROOMBUS_REDIS_URL: the Redis backend is not available in this version; unset it to run embedded");

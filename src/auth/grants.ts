@@ -43,7 +43,10 @@ export interface Grants {
     admin?: object;
     secrets?: { request_oauth_token?: OAuthAllowEntry[] | null };
   };
-  /** Token expiry, milliseconds since the epoch. */
+  /**
+   * The last moment this server accepts the token, in milliseconds since the epoch: its `exp` plus the clock
+   * tolerance the verifier allowed (grantsFromClaims alone gives `exp`).
+   */
   expiresAt: number;
   jti?: string;
 }

@@ -19,9 +19,19 @@ export interface TokenSettings {
   key: TokenKey;
   issuer: string;
   audience: string;
+  /** Allowed clock skew between the token issuer and this server, 0–30 s (default 30). */
+  clockToleranceSeconds?: number;
 }
 
-export type TokenFailure = "missing" | "malformed" | "bad_signature" | "expired" | "not_yet_valid" | "bad_claims";
+export type TokenFailure =
+  | "missing"
+  | "malformed"
+  | "bad_signature"
+  | "expired"
+  | "not_yet_valid"
+  | "bad_claims"
+  /** The keys could not be fetched (JWKS unreachable): not the token's fault, try again. */
+  | "unavailable";
 
 export class TokenError extends Error {
   constructor(
@@ -42,6 +52,7 @@ const SHARED_SECRET_ALGORITHMS = ["HS256"];
 const PUBLIC_KEY_ALGORITHMS = ["ES256", "EdDSA"];
 
 export function createTokenVerifier(settings: TokenSettings, now: () => Date = () => new Date()): TokenVerifier {
+  const tolerance = Math.min(Math.max(settings.clockToleranceSeconds ?? CLOCK_TOLERANCE_SECONDS, 0), CLOCK_TOLERANCE_SECONDS);
   let key: Uint8Array | KeyObject | JWTVerifyGetKey;
   let algorithms: string[];
   switch (settings.key.kind) {
@@ -68,7 +79,7 @@ export function createTokenVerifier(settings: TokenSettings, now: () => Date = (
           algorithms,
           issuer: settings.issuer,
           audience: settings.audience,
-          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          clockTolerance: tolerance,
           requiredClaims: ["exp", "iat", "iss", "aud", "sub"],
           currentDate: now(),
         });
@@ -81,7 +92,11 @@ export function createTokenVerifier(settings: TokenSettings, now: () => Date = (
         const field = claims.error.issues[0]?.path.join(".") ?? "claims";
         throw new TokenError("bad_claims", `token claim "${field}" is missing or invalid`);
       }
-      return grantsFromClaims(claims.data);
+      // A token accepted within the skew window stays accepted for the rest of it: the session closes with 4401 at
+      // the same moment a new upgrade with this token would be refused.
+      const grants = grantsFromClaims(claims.data);
+      grants.expiresAt += tolerance * 1000;
+      return grants;
     },
   };
 }
@@ -97,6 +112,9 @@ function tokenErrorFrom(error: unknown): TokenError {
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return new TokenError("bad_signature", "token algorithm not allowed");
   if (error instanceof joseErrors.JWKSNoMatchingKey) return new TokenError("bad_signature", "no key matches the token");
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || !(error instanceof joseErrors.JOSEError)) {
+    return new TokenError("unavailable", "the token keys cannot be fetched right now");
+  }
   return new TokenError("malformed", "token is malformed");
 }
 

@@ -27,7 +27,7 @@ const unpackr = new Unpackr({
   int64AsType: "number",
 });
 
-export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string; requestId?: number | undefined };
 
 /** Encodes any plain value (maps, arrays, strings, numbers, booleans, null, Uint8Array) as msgpack. */
 export function encodeMsgpack(value: unknown): Buffer {
@@ -36,8 +36,8 @@ export function encodeMsgpack(value: unknown): Buffer {
 
 /** Decodes one msgpack map of standard types; anything else gives `{ok: false}` with a reason that holds no input. */
 export function decodeMsgpackMap(bytes: Uint8Array): DecodeResult<Record<string, unknown>> {
-  const problem = scanStandardMsgpack(bytes);
-  if (problem !== undefined) return { ok: false, reason: problem };
+  const scan = scanFrame(bytes);
+  if (scan.problem !== undefined) return { ok: false, reason: scan.problem, requestId: scan.requestId };
   try {
     const value: unknown = unpackr.unpack(bytes);
     return { ok: true, value: value as Record<string, unknown> };
@@ -55,10 +55,30 @@ interface Container {
 
 /** Returns undefined when `bytes` hold exactly one msgpack map of standard types, else why not. */
 export function scanStandardMsgpack(bytes: Uint8Array): string | undefined {
+  return scanFrame(bytes).problem;
+}
+
+export interface FrameScan {
+  /** Why the bytes are refused; undefined when they are one map of standard types. */
+  problem: string | undefined;
+  /**
+   * The top-level `id` when it was read before the problem: a request with a readable id gets a 1002 answer
+   * instead of a closed socket (PROTOCOL.md §2).
+   */
+  requestId: number | undefined;
+}
+
+/** ASCII "id": the one top-level key the scan watches for. */
+const ID_KEY_FIXSTR = 0xa2;
+
+export function scanFrame(bytes: Uint8Array): FrameScan {
+  let requestId: number | undefined;
+  let nextValueIsId = false;
+  const fail = (problem: string): FrameScan => ({ problem, requestId });
   const length = bytes.length;
-  if (length === 0) return "empty frame";
+  if (length === 0) return fail("empty frame");
   const first = bytes[0]!;
-  if (!((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf)) return "frame is not a map";
+  if (!((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf)) return fail("frame is not a map");
 
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const stack: Container[] = [];
@@ -66,7 +86,7 @@ export function scanStandardMsgpack(bytes: Uint8Array): string | undefined {
   let done = false;
 
   while (!done) {
-    if (pos >= length) return "truncated frame";
+    if (pos >= length) return fail("truncated frame");
     const top = stack[stack.length - 1];
     const expectingKey = top !== undefined && top.isMap && top.remaining % 2 === 0;
     const byte = bytes[pos++]!;
@@ -156,19 +176,27 @@ export function scanStandardMsgpack(bytes: Uint8Array): string | undefined {
           break;
         default:
           // 0xc1 (never used), 0xc7-0xc9 and 0xd4-0xd8 (extension types)
-          return byte === 0xc1 ? "reserved msgpack byte" : "msgpack extension types are not accepted";
+          return fail(byte === 0xc1 ? "reserved msgpack byte" : "msgpack extension types are not accepted");
       }
     }
 
-    if (pos > length) return "truncated frame";
-    if (expectingKey && !isString) return "map keys must be strings";
-    if (skip > length - pos) return "length claim exceeds frame";
+    if (pos > length) return fail("truncated frame");
+    if (expectingKey && !isString) return fail("map keys must be strings");
+    if (skip > length - pos) return fail("length claim exceeds frame");
+    if (stack.length === 1 && open === undefined) {
+      if (expectingKey) {
+        nextValueIsId = byte === ID_KEY_FIXSTR && bytes[pos] === 0x69 && bytes[pos + 1] === 0x64;
+      } else if (nextValueIsId) {
+        requestId = readUnsigned(view, byte, pos);
+        nextValueIsId = false;
+      }
+    }
     pos += skip;
 
     if (open !== undefined) {
       // Every item takes at least one byte, so a count larger than what is left is a lie.
-      if (open.remaining > length - pos) return "length claim exceeds frame";
-      if (stack.length >= MAX_DEPTH) return "nesting too deep";
+      if (open.remaining > length - pos) return fail("length claim exceeds frame");
+      if (stack.length >= MAX_DEPTH) return fail("nesting too deep");
       if (top !== undefined) top.remaining--;
       if (open.remaining > 0) {
         stack.push(open);
@@ -181,7 +209,16 @@ export function scanStandardMsgpack(bytes: Uint8Array): string | undefined {
     while (stack.length > 0 && stack[stack.length - 1]!.remaining === 0) stack.pop();
     if (stack.length === 0) done = true;
   }
-  return pos === length ? undefined : "trailing bytes after the frame";
+  return pos === length ? { problem: undefined, requestId } : fail("trailing bytes after the frame");
+}
+
+/** The value of an unsigned integer token (fixint, uint8/16/32), else undefined. */
+function readUnsigned(view: DataView, byte: number, pos: number): number | undefined {
+  if (byte <= 0x7f) return byte;
+  if (byte === 0xcc) return view.getUint8(pos);
+  if (byte === 0xcd) return view.getUint16(pos);
+  if (byte === 0xce) return view.getUint32(pos);
+  return undefined;
 }
 
 function readLength(view: DataView, pos: number, width: 1 | 2 | 4): number {

@@ -37,7 +37,11 @@ function isPlainMap(value: unknown): value is Record<string, unknown> {
 /** Decodes a client → server frame. Never throws; reasons never contain input values. */
 export function decodeRequest(bytes: Uint8Array): RequestDecodeResult {
   const decoded = decodeMsgpackMap(bytes);
-  if (!decoded.ok) return { ok: false, id: undefined, reason: decoded.reason };
+  if (!decoded.ok) {
+    return decoded.requestId === undefined
+      ? { ok: false, id: undefined, reason: decoded.reason }
+      : { ok: false, id: decoded.requestId, reason: decoded.reason };
+  }
   const frame = decoded.value;
   const id = isRequestId(frame.id) ? frame.id : undefined;
   const fail = (reason: string): RequestDecodeResult =>

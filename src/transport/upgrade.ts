@@ -16,6 +16,7 @@ export type UpgradeDecision =
   | { ok: true; grants: Grants; room: string }
   | { ok: false; status: 400 | 401 | 403 | 404 | 503; message: string };
 
+
 export interface UpgradePolicy {
   verifier: TokenVerifier;
   /** Exact origins allowed besides the server's own; empty = same origin only (non-browser clients send none). */
@@ -54,6 +55,9 @@ export async function authenticateUpgrade(request: IncomingMessage, policy: Upgr
   try {
     grants = await policy.verifier.verify(token);
   } catch (error) {
+    if (error instanceof TokenError && error.reason === "unavailable") {
+      return { ok: false, status: 503, message: "cannot verify tokens right now (the key set is unreachable); try again" };
+    }
     const detail = error instanceof TokenError ? error.message : "token refused";
     return { ok: false, status: 401, message: `${detail}; mint a new token with "roombus token"` };
   }

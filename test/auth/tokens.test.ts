@@ -101,7 +101,8 @@ describe("verify: a valid token yields its grants", () => {
       room: "lobby",
       role: "agent",
       api: { messaging: {}, secrets: { request_oauth_token: oauthAllowList }, admin: {} },
-      expiresAt: (NOW_S + 600) * 1000,
+      // exp plus the default 30 s clock tolerance: the last moment the token is accepted.
+      expiresAt: (NOW_S + 600 + 30) * 1000,
       jti: "j-1",
     });
   });

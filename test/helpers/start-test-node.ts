@@ -35,7 +35,9 @@ export async function startTestNode(overrides: Partial<Record<keyof ConfigInput,
   const dataDir = await mkdtemp(join(tmpdir(), "roombus-test-"));
   const config = loadConfig(
     {},
-    { ROOMBUS_PORT: "0", ROOMBUS_DATA_DIR: dataDir, ROOMBUS_JWT_SECRET: TEST_SECRET, ROOMBUS_LOG_LEVEL: "trace", ...overrides },
+    { ROOMBUS_PORT: "0", ROOMBUS_DATA_DIR: dataDir, ROOMBUS_JWT_SECRET: TEST_SECRET, ROOMBUS_LOG_LEVEL: "trace",
+      // No skew allowance, so expiry tests take seconds, not half a minute.
+      ROOMBUS_CLOCK_TOLERANCE_S: "0", ...overrides },
   );
   const logChunks: string[] = [];
   const destination = new Writable({

@@ -177,3 +177,29 @@ describe("server frames round-trip through decodeServerFrame", () => {
     expect(decodeServerFrame(bytes)).toBeUndefined();
   });
 });
+
+describe("decodeRequest with a readable id before a refused value", () => {
+  // {t:"req", id:7, op:"x", args:{m: <ext -1 timestamp>}}: the id precedes the refused bytes.
+  const prefix = [0x84, 0xa1, 0x74, 0xa3, 0x72, 0x65, 0x71, 0xa2, 0x69, 0x64];
+  const rest = [0xa2, 0x6f, 0x70, 0xa1, 0x78, 0xa4, 0x61, 0x72, 0x67, 0x73, 0x81, 0xa1, 0x6d, 0xd6, 0xff, 0, 0, 0, 1];
+
+  it.each([
+    ["fixint", [0x07], 7],
+    ["uint8", [0xcc, 0xc8], 200],
+    ["uint16", [0xcd, 0x12, 0x34], 0x1234],
+    ["uint32", [0xce, 0xff, 0xff, 0xff, 0xff], 0xffffffff],
+  ])("answers to an id written as %s", (_kind, idBytes, expected) => {
+    const result = decodeRequest(Uint8Array.from([...prefix, ...idBytes, ...rest]));
+    expect(result).toEqual({ ok: false, id: expected, reason: "msgpack extension types are not accepted" });
+  });
+
+  it("has no id to answer when the refused value comes first", () => {
+    const bytes = Uint8Array.from([0x82, 0xa1, 0x6d, 0xd6, 0xff, 0, 0, 0, 1, 0xa2, 0x69, 0x64, 0x07]);
+    expect(decodeRequest(bytes)).toMatchObject({ ok: false, id: undefined });
+  });
+
+  it("does not take an id from a nested map", () => {
+    const bytes = Uint8Array.from([0x82, 0xa1, 0x61, 0x81, 0xa2, 0x69, 0x64, 0x07, 0xa1, 0x6d, 0xd6, 0xff, 0, 0, 0, 1]);
+    expect(decodeRequest(bytes)).toMatchObject({ ok: false, id: undefined });
+  });
+});

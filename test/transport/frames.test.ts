@@ -39,6 +39,23 @@ describe("frame handling", () => {
     socket.ws.close();
   });
 
+  it("answers 1002 when the id was readable before a refused value (an integer map key inside args)", async () => {
+    await using node = await startTestNode();
+    const socket = await joined(node);
+    // {t:"req", id:5, op:"room.list_participants", args:{1: 2}} — msgpack with a non-string key.
+    const op = Buffer.from("room.list_participants");
+    socket.ws.send(
+      Buffer.concat([
+        Buffer.from([0x84, 0xa1, 0x74, 0xa3, 0x72, 0x65, 0x71, 0xa2, 0x69, 0x64, 0x05, 0xa2, 0x6f, 0x70, 0xa0 | op.length]),
+        op,
+        Buffer.from([0xa4, 0x61, 0x72, 0x67, 0x73, 0x81, 0x01, 0x02]),
+      ]),
+    );
+    expect(await socket.waitFor(isResponse(5))).toMatchObject({ ok: false, error: { code: 1002 } });
+    expect(socket.ws.readyState).toBe(socket.ws.OPEN);
+    socket.ws.close();
+  });
+
   it("closes with 1009 on a frame over the size limit", async () => {
     await using node = await startTestNode({ ROOMBUS_MAX_FRAME_BYTES: "4096" });
     const socket = await joined(node);
