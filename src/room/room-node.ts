@@ -10,11 +10,15 @@ import type { ParticipantRecord, PresenceDirectory, ToolkitRecord } from "../bus
 import { RoombusError, errorFromWire, type WireError } from "../protocol/errors.js";
 import type { LeaveReason } from "../protocol/events.js";
 import { encodeEvent } from "../protocol/frames.js";
+import { MAX_ATTRIBUTE_KEYS } from "../protocol/limits.js";
 import type { Metrics } from "../metrics.js";
 import type { LocalParticipant } from "./local-participant.js";
 import type { InboxMessage, NodeMessage, RoomMessage } from "./node-messages.js";
 import { PendingRequests } from "./pending-requests.js";
 import { Room, toWireParticipant } from "./room.js";
+
+/** How many ended tool calls a node remembers, so a late answer gets 1006 rather than 1003. */
+const ENDED_CALLS_LIMIT = 10_000;
 
 /** How long a sending node waits for a remote node to confirm a delivery. */
 const REMOTE_DELIVERY_TIMEOUT_MS = 10_000;
@@ -46,6 +50,8 @@ export class RoomNode {
   /** Rooms whose first local join is still loading the room's participants from the directory. */
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly hostedCalls = new Map<string, HostedCall>();
+  /** Ended calls by id → host participant id (insertion order = age). */
+  private readonly endedCalls = new Map<string, string>();
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(private readonly deps: RoomNodeDeps) {
@@ -102,7 +108,7 @@ export class RoomNode {
     room.local.delete(participant.id);
     this.applyLeft(room, participant.id, reason);
     for (const [callId, call] of this.hostedCalls) {
-      if (call.hostParticipantId === participant.id) this.hostedCalls.delete(callId);
+      if (call.hostParticipantId === participant.id) this.endHostedCall(callId);
     }
     if (room.local.size === 0) {
       // Issued synchronously, before any await, so a later join's subscribe is ordered after this unsubscribe.
@@ -123,6 +129,9 @@ export class RoomNode {
     for (const [key, value] of Object.entries(changes)) {
       if (value === null) delete attributes[key];
       else attributes[key] = value;
+    }
+    if (Object.keys(attributes).length > MAX_ATTRIBUTE_KEYS) {
+      throw new RoombusError("too_large", `a participant has at most ${MAX_ATTRIBUTE_KEYS} attributes; remove some with null`);
     }
     const updated: ParticipantRecord = { ...record, attributes };
     await this.applyUpdate(room, updated, true);
@@ -198,7 +207,7 @@ export class RoomNode {
       targetId: host.id,
       timeoutMs: request.timeoutMs,
       timeoutMessage: "the tool did not answer in time",
-      onEnd: () => this.hostedCalls.delete(callId),
+      onEnd: () => this.endHostedCall(callId),
     });
     if (host.node === this.nodeId) {
       const local = room.local.get(host.id);
@@ -234,9 +243,16 @@ export class RoomNode {
   ): Promise<void> {
     const call = this.hostedCalls.get(callId);
     if (call === undefined || call.hostParticipantId !== host.id) {
-      throw new RoombusError("not_found", "no such call is waiting for this participant (answered, cancelled or expired)");
+      if (this.endedCalls.get(callId) === host.id) {
+        throw new RoombusError("invalid_state", "this call already ended (answered, cancelled or past its deadline)");
+      }
+      throw new RoombusError("not_found", "no such call is waiting for this participant");
     }
-    this.hostedCalls.delete(callId);
+    if (call.expiresAt <= Date.now()) {
+      this.endHostedCall(callId);
+      throw new RoombusError("invalid_state", "this call is past its deadline");
+    }
+    this.endHostedCall(callId);
     if (call.requesterNode === this.nodeId) {
       this.settleCall(callId, answer);
     } else {
@@ -287,13 +303,15 @@ export class RoomNode {
 
   private async applyUpdate(room: Room, updated: ParticipantRecord, attributesChanged: boolean): Promise<void> {
     room.participants.set(updated.id, updated);
-    await this.deps.presence.update(room.name, updated);
+    // Local delivery and the publish are issued before any await, so an update keeps its place among the sender's
+    // later messages (PROTOCOL.md §5: per sender→receiver order).
     if (attributesChanged) {
       room.sendToLocals(
         encodeEvent("participant.attributes", { participant_id: updated.id, attributes: updated.attributes }),
       );
     }
-    await this.publish({ room: room.name }, { kind: "updated", room: room.name, participant: updated, attributesChanged });
+    const published = this.publish({ room: room.name }, { kind: "updated", room: room.name, participant: updated, attributesChanged });
+    await Promise.all([published, this.deps.presence.update(room.name, updated)]);
   }
 
   private applyLeft(room: Room, participantId: string, reason: LeaveReason): void {
@@ -384,7 +402,19 @@ export class RoomNode {
 
   private sweepHostedCalls(now: number): void {
     for (const [callId, call] of this.hostedCalls) {
-      if (call.expiresAt <= now) this.hostedCalls.delete(callId);
+      if (call.expiresAt <= now) this.endHostedCall(callId);
+    }
+  }
+
+  /** Forgets a hosted call but remembers, for a while, that it ended. */
+  private endHostedCall(callId: string): void {
+    const call = this.hostedCalls.get(callId);
+    if (call === undefined) return;
+    this.hostedCalls.delete(callId);
+    this.endedCalls.set(callId, call.hostParticipantId);
+    if (this.endedCalls.size > ENDED_CALLS_LIMIT) {
+      const oldest = this.endedCalls.keys().next().value;
+      if (oldest !== undefined) this.endedCalls.delete(oldest);
     }
   }
 }

@@ -52,6 +52,28 @@ describe("presence", () => {
     await vi.waitFor(() => expect(bob.participants.get(alice.participantId)?.attributes).toEqual({ status: "busy" }));
   });
 
+  it("caps a participant's attributes in total, not only per call", async () => {
+    await using node = await startTestNode();
+    const alice = await node.connect("alice");
+    const batch = (from: number) => Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${from + i}`, i]));
+    await alice.setAttributes(batch(0));
+    await expect(alice.setAttributes(batch(40))).rejects.toMatchObject({ code: 1012 });
+    expect(Object.keys((await alice.listParticipants())[0]!.attributes)).toHaveLength(40);
+  });
+
+  it("keeps an attribute change in order with the sender's next message", async () => {
+    await using node = await startTestNode();
+    const alice = await node.connect("alice");
+    const bob = await node.connect("bob");
+    const order: string[] = [];
+    bob.on("participant.attributes", () => order.push("attributes"));
+    bob.on("messaging.message", () => order.push("message"));
+    const done = bob.next("messaging.message");
+    await Promise.all([alice.setAttributes({ status: "away" }), alice.broadcast("after", {})]);
+    await done;
+    expect(order).toEqual(["attributes", "message"]);
+  });
+
   it("lets two sessions of one identity be two participants", async () => {
     await using node = await startTestNode();
     const first = await node.connect("alice");

@@ -46,8 +46,9 @@ describe("tool calls", () => {
     const call = caller.invoke(host.participantId, "kit", "wait", {}, { timeoutMs: 200 });
     const { call_id } = await arrived;
     await expect(call).rejects.toMatchObject({ code: 1009 });
-    // A late answer finds nothing waiting.
-    await expect(host.request("toolkits.respond", { call_id, result: 1 })).rejects.toMatchObject({ code: 1003 });
+    // A late answer is told the call ended; an id that never existed is not found.
+    await expect(host.request("toolkits.respond", { call_id, result: 1 })).rejects.toMatchObject({ code: 1006 });
+    await expect(host.request("toolkits.respond", { call_id: "c_never", result: 1 })).rejects.toMatchObject({ code: 1003 });
   });
 
   it("answers 1010 when the host leaves mid-call", async () => {
@@ -86,6 +87,7 @@ describe("tool calls", () => {
     await expect(intruder.request("toolkits.respond", { call_id, result: "forged" })).rejects.toMatchObject({ code: 1003 });
     await host.request("toolkits.respond", { call_id, result: "real" });
     expect(await call).toBe("real");
+    await expect(host.request("toolkits.respond", { call_id, result: "again" })).rejects.toMatchObject({ code: 1006 });
   });
 
   it("needs the toolkits grant", async () => {
