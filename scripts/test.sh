@@ -35,6 +35,12 @@ if ! redis-cli -p 6379 ping >/dev/null 2>&1; then
   for _ in $(seq 1 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
+say "checking Chromium (the answer page is tested in a real browser)"
+if [ -z "${ROOMBUS_TEST_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  say "installing chromium"
+  apt_install chromium
+fi
+
 say "building"
 npm run build --silent
 
