@@ -121,7 +121,12 @@ export const OPS = {
     z.strictObject({ id, name: name.optional(), type: mimeType, version: z.int(), data: secretData }).nullable(),
   ),
   "secrets.exists": op(
-    z.strictObject({ secret_id: id, delegated_to: identity.optional(), for_identity: identity.optional() }),
+    z.strictObject({
+      secret_id: id,
+      delegated_to: identity.optional(),
+      delegated_by: identity.optional(),
+      for_identity: identity.optional(),
+    }),
     z.strictObject({ exists: z.boolean() }),
   ),
   "secrets.delete_secret": op(
@@ -129,8 +134,19 @@ export const OPS = {
     z.strictObject({ deleted: z.boolean() }),
   ),
   "secrets.delete_requested_secret": op(
-    z.strictObject({ url, type: mimeType, delegated_to: identity.optional() }),
+    z.strictObject({ url, type: mimeType, delegated_to: identity.optional(), for_identity: identity.optional() }),
     z.strictObject({ deleted: z.boolean() }),
+  ),
+  /** Reads a requested secret without asking anyone: the owner's, or one delegated to the caller (`delegated_by`). */
+  "secrets.get_requested_secret": op(
+    z.strictObject({
+      url,
+      type: mimeType.optional(),
+      delegated_to: identity.optional(),
+      delegated_by: identity.optional(),
+      for_identity: identity.optional(),
+    }),
+    z.strictObject({ url, type: mimeType, version: z.int(), data: secretData }).nullable(),
   ),
   "secrets.request_secret": op(
     z.strictObject({

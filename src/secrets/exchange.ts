@@ -77,11 +77,13 @@ export class SecretExchange {
       prompt: args.prompt,
       expires_at: record.expiresAt,
     };
-    try {
-      await this.node.deliver(room, requester.id, asked.id, encodeEvent("secrets.request_secret", event));
-    } catch (error) {
-      const failure = error instanceof RoombusError ? error : new RoombusError("participant_gone", "the participant left");
-      this.node.pending.end(record.id, "target_left", failure);
+    // Every session of the asked identity sees the request (a person may have the page open twice); any may answer.
+    const frame = encodeEvent("secrets.request_secret", event);
+    const deliveries = await Promise.allSettled(
+      sessionsOf(room, asked.identity).map((session) => this.node.deliver(room, requester.id, session, frame)),
+    );
+    if (!deliveries.some((delivery) => delivery.status === "fulfilled")) {
+      this.node.pending.end(record.id, "target_left", new RoombusError("participant_gone", "the participant left"));
     }
     return answer;
   }
@@ -145,18 +147,25 @@ export class SecretExchange {
       reason === "timeout" ? "timeout" : reason === "requester_left" ? "requester_left" : "cancelled";
     await this.vault.store.finishRequest(record.id, reason === "timeout" ? "expired" : "cancelled").catch(() => undefined);
     if (reason === "target_left") return;
-    await this.announceCancelled(room, record.askedParticipantId, record.id, cancelReason);
+    await this.announceCancelled(room, record, cancelReason);
   }
 
+  /** The other sessions of the asked identity still show the prompt: close it there. */
   private closePromptElsewhere(room: Room, record: RequestRecord, answerer: LocalParticipant): void {
-    if (answerer.id !== record.askedParticipantId) {
-      void this.announceCancelled(room, record.askedParticipantId, record.id, "answered_elsewhere");
-    }
+    void this.announceCancelled(room, record, "answered_elsewhere", answerer.id);
   }
 
-  private async announceCancelled(room: Room, participantId: string, requestId: string, reason: CancelReason): Promise<void> {
-    const frame = encodeEvent("secrets.request_cancelled", { request_id: requestId, reason });
-    // The participant may have left already; then there is no prompt to close.
-    await this.node.deliver(room, participantId, participantId, frame).catch(() => undefined);
+  private async announceCancelled(room: Room, record: RequestRecord, reason: CancelReason, exceptId?: string): Promise<void> {
+    const frame = encodeEvent("secrets.request_cancelled", { request_id: record.id, reason });
+    const sessions = sessionsOf(room, record.askedIdentity).filter((session) => session !== exceptId);
+    // A session may have left meanwhile; then there is no prompt to close.
+    await Promise.allSettled(sessions.map((session) => this.node.deliver(room, session, session, frame)));
   }
+}
+
+/** The participant ids of every session of `identity` in the room. */
+function sessionsOf(room: Room, identity: string): string[] {
+  const ids: string[] = [];
+  for (const participant of room.participants.values()) if (participant.identity === identity) ids.push(participant.id);
+  return ids;
 }

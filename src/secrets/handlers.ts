@@ -3,6 +3,7 @@
  * request/provide/reject exchange. Every op needs the `secrets` grant and is audited. Reads of what the caller may
  * not see answer exactly as if nothing were there.
  */
+import type { Grants } from "../auth/grants.js";
 import { requireActingIdentity, requireApi } from "../auth/permissions.js";
 import { RoombusError } from "../protocol/errors.js";
 import type { SecretInfo } from "../protocol/ops.js";
@@ -54,16 +55,8 @@ export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"
     },
 
     "secrets.get_secret": async (ctx, args) => {
-      const acting = requireActingIdentity(ctx.participant.grants, args.for_identity);
-      let key: RecordKey;
-      if (args.delegated_by !== undefined && args.delegated_by !== acting) {
-        // Reading as the delegatee: the record is the delegator's, delegated to the caller, and nobody else.
-        if (args.delegated_to !== undefined && args.delegated_to !== acting) return null;
-        key = secretKey(ctx.room.name, args.delegated_by, args.secret_id, acting);
-      } else {
-        key = secretKey(ctx.room.name, acting, args.secret_id, args.delegated_to);
-      }
-      const opened = await vault.read(key);
+      const { owner, delegatedTo } = readerView(ctx.participant.grants, args);
+      const opened = await vault.read(secretKey(ctx.room.name, owner, args.secret_id, delegatedTo));
       if (opened === undefined) return null;
       return {
         id: args.secret_id,
@@ -75,8 +68,8 @@ export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"
     },
 
     "secrets.exists": async (ctx, args) => {
-      const owner = requireActingIdentity(ctx.participant.grants, args.for_identity);
-      return { exists: await vault.exists(secretKey(ctx.room.name, owner, args.secret_id, args.delegated_to)) };
+      const { owner, delegatedTo } = readerView(ctx.participant.grants, args);
+      return { exists: await vault.exists(secretKey(ctx.room.name, owner, args.secret_id, delegatedTo)) };
     },
 
     "secrets.delete_secret": async (ctx, args) => {
@@ -88,12 +81,20 @@ export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"
       const key: RecordKey = {
         kind: "requested",
         room: ctx.room.name,
-        owner: ctx.participant.grants.identity,
+        owner: requireActingIdentity(ctx.participant.grants, args.for_identity),
         url: args.url,
         type: args.type,
         delegatedTo: args.delegated_to,
       };
       return { deleted: await vault.delete(key) };
+    },
+
+    "secrets.get_requested_secret": async (ctx, args) => {
+      const { owner, delegatedTo } = readerView(ctx.participant.grants, args);
+      const type = args.type ?? DEFAULT_SECRET_TYPE;
+      const opened = await vault.read({ kind: "requested", room: ctx.room.name, owner, url: args.url, type, delegatedTo });
+      if (opened === undefined) return null;
+      return { url: args.url, type, version: opened.record.version, data: opened.data };
     },
 
     "secrets.request_secret": async (ctx, args) => exchange.request(ctx.room, ctx.participant, args),
@@ -123,6 +124,19 @@ export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"
     });
   }
   return guarded as HandlerGroup<"secrets">;
+}
+
+/**
+ * Whose record a read addresses: the acting identity's own (optionally delegated out), or, with `delegated_by`, the
+ * delegator's record delegated to the acting identity, and to nobody else.
+ */
+function readerView(
+  grants: Grants,
+  args: { for_identity?: string | undefined; delegated_by?: string | undefined; delegated_to?: string | undefined },
+): { owner: string; delegatedTo: string | undefined } {
+  const acting = requireActingIdentity(grants, args.for_identity);
+  if (args.delegated_by !== undefined && args.delegated_by !== acting) return { owner: args.delegated_by, delegatedTo: acting };
+  return { owner: acting, delegatedTo: args.delegated_to };
 }
 
 async function oauthNotYet(): Promise<never> {
