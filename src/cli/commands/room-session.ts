@@ -1,0 +1,67 @@
+/** What the `room` commands share: where the server is, which token to use, joining, and explaining failures. */
+import { ConnectError, connect, roomUrl, type RoomClient } from "../../client/index.js";
+import type { ErrorName, RoombusError } from "../../protocol/errors.js";
+import { CliError, checkRoomName, requireFlag, usageError } from "../args.js";
+
+export const DEFAULT_URL = "ws://127.0.0.1:8765";
+
+/** Flags every `room` command takes. */
+export const ROOM_OPTIONS = {
+  room: { type: "string" },
+  url: { type: "string" },
+  token: { type: "string" },
+} as const;
+
+export const ROOM_FLAGS_HELP = `  --room ROOM          the room                                                    required
+  --url URL            the server, ws://HOST:PORT (ROOMBUS_URL, default ${DEFAULT_URL})
+  --token TOKEN        the token (ROOMBUS_TOKEN; prefer the variable: flags show up in ps)`;
+
+export interface RoomFlags {
+  room?: string | undefined;
+  url?: string | undefined;
+  token?: string | undefined;
+}
+
+/** Joins the room the flags name, or throws an error that says what to do. */
+export async function joinRoom(command: string, flags: RoomFlags, env: NodeJS.ProcessEnv): Promise<RoomClient> {
+  const room = checkRoomName(command, requireFlag(command, "room", flags.room));
+  const base = flags.url ?? nonEmpty(env.ROOMBUS_URL) ?? DEFAULT_URL;
+  const token = flags.token ?? nonEmpty(env.ROOMBUS_TOKEN);
+  if (token === undefined) {
+    throw usageError(
+      command,
+      `no token: run \`roombus token --identity ID --room ${room}\` and export ROOMBUS_TOKEN=<the token> (or pass --token)`,
+    );
+  }
+  let url: string;
+  try {
+    url = roomUrl(base, room);
+  } catch (error) {
+    const source = flags.url === undefined && nonEmpty(env.ROOMBUS_URL) !== undefined ? "ROOMBUS_URL" : "--url";
+    throw usageError(command, `${source}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    return await connect(url, token);
+  } catch (error) {
+    if (error instanceof ConnectError) throw new CliError(`cannot join room ${room} at ${base}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+/** One line for a failed op, with advice for the failures a person can do something about. */
+export function explainOpError(action: string, error: RoombusError): string {
+  const what = `${action} failed (${error.errorName} ${error.code}): ${error.message}`;
+  const advice = ADVICE[error.errorName];
+  return advice === undefined ? what : `${what}; ${advice}`;
+}
+
+const ADVICE: Partial<Record<ErrorName, string>> = {
+  permission_denied: "the token may lack the grant: mint one with `roombus token --api ...`",
+  rate_limited: "slow down and try again",
+  unavailable: "try again shortly",
+  timeout: "nobody answered in time",
+};
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.length === 0 ? undefined : value;
+}

@@ -1,0 +1,36 @@
+/** `roombus room <subcommand>`: the commands that join a room as a participant. */
+import { HelpRequest, UsageError, printable, type Command, type Io } from "../args.js";
+import { roomListenCommand } from "./room-listen.js";
+import { roomParticipantsCommand } from "./room-participants.js";
+import { roomSendCommand } from "./room-send.js";
+
+const SUBCOMMANDS: readonly Command[] = [roomParticipantsCommand, roomSendCommand, roomListenCommand];
+
+const USAGE = `Usage: roombus room <command> --room ROOM [flags]
+
+Joins a room as a participant, with the token in ROOMBUS_TOKEN (mint one with \`roombus token\`).
+
+Commands:
+${SUBCOMMANDS.map((command) => `  ${command.name.padEnd(20)}${command.summary}`).join("\n")}
+
+Run \`roombus room <command> --help\` for its flags.
+
+Example:
+  roombus room listen --room demo`;
+
+export const roomCommand: Command = {
+  name: "room",
+  summary: "join a room: participants, send, listen",
+  run: runRoom,
+};
+
+async function runRoom(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) throw new UsageError("roombus room: missing command; see `roombus room --help`");
+  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
+  const command = SUBCOMMANDS.find((candidate) => candidate.name === `room ${name}`);
+  if (command === undefined) {
+    throw new UsageError(`roombus room: unknown command "${printable(name)}"; see \`roombus room --help\``);
+  }
+  return command.run(rest, io);
+}
