@@ -33,6 +33,7 @@ const configSchema = z.object({
     .default("")
     .transform((value) => value.split(",").map((origin) => origin.trim()).filter((origin) => origin.length > 0)),
   ROOMBUS_LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  ROOMBUS_LOG_FORMAT: z.enum(["json", "pretty"]).optional(),
   ROOMBUS_MAX_FRAME_BYTES: intFrom(1024, 16 * 1024 * 1024).default(DEFAULT_MAX_FRAME_BYTES),
   ROOMBUS_HEARTBEAT_MS: intFrom(100, 600_000).default(30_000),
   ROOMBUS_OUTBOUND_BUFFER_BYTES: intFrom(64 * 1024, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
@@ -60,6 +61,8 @@ export interface Config {
   oldEncryptionKeys: string[];
   allowedOrigins: string[];
   logLevel: (typeof LOG_LEVELS)[number];
+  /** Unset: pretty on a terminal, JSON otherwise. */
+  logFormat: "json" | "pretty" | undefined;
   maxFrameBytes: number;
   heartbeatMs: number;
   outboundBufferBytes: number;
@@ -115,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
       .filter((key) => key.length > 0),
     allowedOrigins: c.ROOMBUS_ALLOWED_ORIGINS,
     logLevel: c.ROOMBUS_LOG_LEVEL,
+    logFormat: c.ROOMBUS_LOG_FORMAT,
     maxFrameBytes: c.ROOMBUS_MAX_FRAME_BYTES,
     heartbeatMs: c.ROOMBUS_HEARTBEAT_MS,
     outboundBufferBytes: c.ROOMBUS_OUTBOUND_BUFFER_BYTES,

@@ -46,7 +46,9 @@ export interface StartOptions {
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RoombusServer> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger =
+    options.logger ??
+    createLogger(config.logLevel, undefined, config.logFormat ?? (process.stdout.isTTY ? "pretty" : "json"));
   const metrics = new Metrics();
   const tokenKey = resolveTokenKey(config, { create: true });
   if (tokenKey.createdFile !== undefined) {
