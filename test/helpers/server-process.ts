@@ -1,0 +1,61 @@
+/**
+ * A roombus server in its own process (`roombus serve` from the build), for tests of what only a real process shows:
+ * signals, exit codes, startup lines.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { mintToken } from "../../src/auth/tokens.js";
+import { TEST_SECRET } from "./start-test-node.js";
+
+export const CLI = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
+
+export interface ServerProcess extends AsyncDisposable {
+  child: ChildProcess;
+  port: number;
+  /** Every stdout line so far (JSON log lines). */
+  lines: string[];
+  exited: Promise<number | null>;
+  token(identity: string, room: string, api?: ("messaging" | "toolkits" | "secrets" | "admin")[]): Promise<string>;
+}
+
+export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), "roombus-proc-"));
+  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--data-dir", dataDir], {
+    env: { ...process.env, ROOMBUS_JWT_SECRET: TEST_SECRET, ROOMBUS_LOG_FORMAT: "json", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${lines.join("\n")}`)), 15_000);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      lines.push(line);
+      const match = /roombus listening on ws:\/\/[^:]+:(\d+)/.exec(line);
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    });
+    void exited.then((code) => reject(new Error(`server exited with ${code}: ${lines.join("\n")}`)));
+  });
+  return {
+    child,
+    port,
+    lines,
+    exited,
+    token: (identity, room, api = ["messaging"]) =>
+      mintToken(
+        { secret: new TextEncoder().encode(TEST_SECRET), issuer: "roombus", audience: "roombus" },
+        { identity, room, api, ttlSeconds: 300 },
+      ),
+    async [Symbol.asyncDispose]() {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
