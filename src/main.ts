@@ -18,6 +18,7 @@ import { Router } from "./room/router.js";
 import { AuditTrail } from "./secrets/audit.js";
 import { createSecretsHandlers } from "./secrets/handlers.js";
 import { openKeyring } from "./secrets/key-management.js";
+import { RequestExchange } from "./secrets/request-exchange.js";
 import { SqliteStore } from "./secrets/sqlite-store.js";
 import { Vault } from "./secrets/vault.js";
 import { Transport } from "./transport/server.js";
@@ -83,7 +84,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...createRoomHandlers(),
     ...createMessagingHandlers(),
     ...createToolkitHandlers(),
-    ...createSecretsHandlers({ vault, node, audit }),
+    ...createSecretsHandlers({ vault, node, audit, requests: new RequestExchange(node, vault) }),
   };
   const router = new Router(handlers, logger, metrics);
 

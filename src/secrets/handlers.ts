@@ -11,6 +11,7 @@ import type { Handler, HandlerGroup } from "../room/handler.js";
 import { newId } from "../room/room-node.js";
 import { AuditTrail, type SecretsOp } from "./audit.js";
 import { SecretExchange } from "./exchange.js";
+import type { RequestExchange } from "./request-exchange.js";
 import type { RecordKey } from "./record-key.js";
 import type { StoredRecord } from "./secret-store.js";
 import { DEFAULT_SECRET_TYPE, type Vault } from "./vault.js";
@@ -20,11 +21,12 @@ export interface SecretsDeps {
   vault: Vault;
   node: RoomNode;
   audit: AuditTrail;
+  requests: RequestExchange;
 }
 
 export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"> {
   const { vault } = deps;
-  const exchange = new SecretExchange(deps.node, vault);
+  const exchange = new SecretExchange(deps.node, vault, deps.requests);
 
   const secretKey = (room: string, owner: string, id: string, delegatedTo: string | undefined): RecordKey => ({
     kind: "secret",

@@ -89,6 +89,14 @@ export interface SecretStore {
    */
   finishRequest(id: string, state: FinalRequestState, now?: number): Promise<FinishResult>;
 
+  /**
+   * Takes a named lock for `ttlMs` unless someone else holds it; resolves true when taken. A holder that dies loses
+   * the lock at the TTL. Used so that only one node refreshes one OAuth credential at a time.
+   */
+  acquireLock(name: string, holder: string, ttlMs: number, now?: number): Promise<boolean>;
+  /** Releases the lock if `holder` still holds it. */
+  releaseLock(name: string, holder: string): Promise<void>;
+
   loadDataKeys(): Promise<{ keys: WrappedDataKey[]; newestId: number | undefined }>;
   /** Replaces the stored data keys (first start and rotation), atomically. */
   saveDataKeys(keys: WrappedDataKey[], newestId: number): Promise<void>;

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS data_keys (
   id INTEGER PRIMARY KEY, master_key_id TEXT NOT NULL, wrapped BLOB NOT NULL, created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, room TEXT NOT NULL, actor TEXT NOT NULL,
   participant_id TEXT NOT NULL, op TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, error_code INTEGER,
@@ -146,6 +147,21 @@ export class SqliteStore implements SecretStore {
       }
       this.statements.setRequestState.run(state, id);
       return { won: true, record: JSON.parse(row.record) as RequestRecord };
+    });
+  }
+
+  acquireLock(name: string, holder: string, ttlMs: number, now = Date.now()): Promise<boolean> {
+    return this.enqueue(() => {
+      const current = this.statements.getLock.get(name) as { holder: string; expires_at: number } | undefined;
+      if (current !== undefined && current.expires_at > now && current.holder !== holder) return false;
+      this.statements.setLock.run(name, holder, now + ttlMs);
+      return true;
+    });
+  }
+
+  releaseLock(name: string, holder: string): Promise<void> {
+    return this.enqueue(() => {
+      this.statements.deleteLock.run(name, holder);
     });
   }
 
@@ -336,6 +352,11 @@ function prepare(db: SqliteDatabase) {
     deleteDataKeys: s("DELETE FROM data_keys"),
     insertDataKey: s("INSERT INTO data_keys (id, master_key_id, wrapped, created_at) VALUES (?, ?, ?, ?)"),
     getMeta: s("SELECT value FROM meta WHERE name = ?"),
+    getLock: s("SELECT holder, expires_at FROM locks WHERE name = ?"),
+    setLock: s(
+      "INSERT INTO locks (name, holder, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at",
+    ),
+    deleteLock: s("DELETE FROM locks WHERE name = ? AND holder = ?"),
     setMeta: s("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"),
     insertAudit: s(
       `INSERT INTO audit (at, room, actor, participant_id, op, target, outcome, error_code, value_digest)

@@ -143,6 +143,24 @@ export function storeContract(name: string, factory: () => StoreFactory): void {
       });
     });
 
+    it("gives a lock to one holder at a time, until it is released or its TTL passes", async () => {
+      await withStore(async (store) => {
+        const now = 5_000_000;
+        const attempts = await Promise.all(["a", "b", "c"].map((holder) => store.acquireLock("refresh:x", holder, 1000, now)));
+        expect(attempts.filter(Boolean)).toHaveLength(1);
+        const winner = ["a", "b", "c"][attempts.indexOf(true)]!;
+        const loser = ["a", "b", "c"].find((h) => h !== winner)!;
+        expect(await store.acquireLock("refresh:x", loser, 1000, now + 10)).toBe(false);
+        expect(await store.acquireLock("refresh:other", loser, 1000, now + 10)).toBe(true);
+        await store.releaseLock("refresh:x", loser);
+        expect(await store.acquireLock("refresh:x", loser, 1000, now + 20)).toBe(false);
+        await store.releaseLock("refresh:x", winner);
+        expect(await store.acquireLock("refresh:x", loser, 1000, now + 30)).toBe(true);
+        // A holder that never releases loses the lock at its TTL.
+        expect(await store.acquireLock("refresh:x", winner, 1000, now + 1031)).toBe(true);
+      });
+    });
+
     it("keeps data keys and the newest key id", async () => {
       await withStore(async (store) => {
         expect(await store.loadDataKeys()).toEqual({ keys: [], newestId: undefined });
