@@ -28,6 +28,7 @@ const configSchema = z.object({
   ROOMBUS_CLOCK_TOLERANCE_S: intFrom(0, 30).default(30),
   ROOMBUS_ENCRYPTION_KEY: z.string().optional(),
   ROOMBUS_ENCRYPTION_KEYS_OLD: z.string().optional(),
+  ROOMBUS_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   ROOMBUS_ALLOWED_ORIGINS: z
     .string()
     .default("")
@@ -60,6 +61,8 @@ export interface Config {
   /** Previous master keys, comma-separated base64: they still unwrap data keys until `roombus keys rotate`. */
   oldEncryptionKeys: string[];
   allowedOrigins: string[];
+  /** The server's address as browsers reach it (for the OAuth callback); default `http://HOST:PORT`. */
+  publicUrl: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
   /** Unset: pretty on a terminal, JSON otherwise. */
   logFormat: "json" | "pretty" | undefined;
@@ -117,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
       .map((key) => key.trim())
       .filter((key) => key.length > 0),
     allowedOrigins: c.ROOMBUS_ALLOWED_ORIGINS,
+    publicUrl: c.ROOMBUS_PUBLIC_URL?.replace(/\/+$/, ""),
     logLevel: c.ROOMBUS_LOG_LEVEL,
     logFormat: c.ROOMBUS_LOG_FORMAT,
     maxFrameBytes: c.ROOMBUS_MAX_FRAME_BYTES,

@@ -23,6 +23,11 @@ import { SqliteStore } from "./secrets/sqlite-store.js";
 import { Vault } from "./secrets/vault.js";
 import { Transport } from "./transport/server.js";
 import { createWebPageRoutes } from "./transport/web-page.js";
+import { CALLBACK_PATH, createOAuthCallbackRoute } from "./oauth/callback-route.js";
+import { CredentialStore } from "./oauth/credentials.js";
+import { createOAuthHandlers } from "./oauth/handlers.js";
+import { OAuthBroker } from "./oauth/oauth-broker.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 /** The embedded store's file in the data directory. */
 export const SQLITE_FILE = "roombus.db";
@@ -80,11 +85,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const node = new RoomNode({ bus, presence, logger, metrics });
   await node.start();
 
+  const requests = new RequestExchange(node, vault);
+  // The callback URL needs the bound port, known only after listening; the broker asks for it when it needs it.
+  let callbackUrl = "";
+  const oauthBroker = new OAuthBroker(node, vault, requests, new CredentialStore(vault, logger), () => callbackUrl, logger);
   const handlers: Handlers = {
     ...createRoomHandlers(),
     ...createMessagingHandlers(),
     ...createToolkitHandlers(),
-    ...createSecretsHandlers({ vault, node, audit, requests: new RequestExchange(node, vault) }),
+    ...createSecretsHandlers({ vault, node, audit, requests }),
+    ...createOAuthHandlers(oauthBroker, audit),
   };
   const router = new Router(handlers, logger, metrics);
 
@@ -104,11 +114,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger,
     metrics,
     isReady: () => bus.isHealthy() && store.isHealthy(),
-    httpRoutes: createWebPageRoutes(),
+    httpRoutes: routes(createWebPageRoutes(), createOAuthCallbackRoute(oauthBroker)),
   });
 
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const httpUrl = `http://${host}:${transport.port}`;
+  callbackUrl = `${config.publicUrl ?? httpUrl}${CALLBACK_PATH}`;
   logger.info(
     { url: `ws://${host}:${transport.port}/rooms/{room}`, node: nodeId, backend: "embedded" },
     `roombus listening on ws://${host}:${transport.port}`,
@@ -139,5 +150,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     revoke: (jti) => transport.revoke(jti),
     drain: () => stop("drain"),
     close: () => stop("close"),
+  };
+}
+
+type Route = (request: IncomingMessage, response: ServerResponse) => boolean | Promise<boolean>;
+
+/** Tries each route in turn; the first that answers wins. */
+function routes(...list: Route[]): Route {
+  return async (request, response) => {
+    for (const route of list) if (await route(request, response)) return true;
+    return false;
   };
 }

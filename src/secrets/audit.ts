@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import { RoombusError } from "../protocol/errors.js";
 import type { OpArgs, OpName, OpResult } from "../protocol/ops.js";
+import { requireApi } from "../auth/permissions.js";
 import type { Handler, OpContext } from "../room/handler.js";
 import type { Keyring } from "./keyring.js";
 import type { AuditEntry, SecretStore } from "./secret-store.js";
@@ -77,4 +78,19 @@ export class AuditTrail {
       this.logger.error({ err: error, op: entry.op, room: entry.room, actor: entry.actor }, "could not write an audit record");
     }
   }
+}
+
+/**
+ * Wraps a group of `secrets.*` handlers: the `secrets` grant is checked first, and every call, allowed or not, is
+ * audited. Secrets and OAuth handlers both go through this one door.
+ */
+export function guardSecretsOps<G extends Partial<Record<SecretsOp, unknown>>>(handlers: G, audit: AuditTrail): G {
+  const guarded: Record<string, unknown> = {};
+  for (const [op, handler] of Object.entries(handlers) as [SecretsOp, Handler<SecretsOp>][]) {
+    guarded[op] = audit.wrap(op, async (ctx, args) => {
+      requireApi(ctx.participant.grants, "secrets");
+      return handler(ctx, args);
+    });
+  }
+  return guarded as G;
 }

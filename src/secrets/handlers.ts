@@ -4,12 +4,11 @@
  * not see answer exactly as if nothing were there.
  */
 import type { Grants } from "../auth/grants.js";
-import { requireActingIdentity, requireApi } from "../auth/permissions.js";
-import { RoombusError } from "../protocol/errors.js";
+import { requireActingIdentity } from "../auth/permissions.js";
 import type { SecretInfo } from "../protocol/ops.js";
-import type { Handler, HandlerGroup } from "../room/handler.js";
+import type { HandlerGroup } from "../room/handler.js";
 import { newId } from "../room/room-node.js";
-import { AuditTrail, type SecretsOp } from "./audit.js";
+import { guardSecretsOps, type AuditTrail } from "./audit.js";
 import { SecretExchange } from "./exchange.js";
 import type { RequestExchange } from "./request-exchange.js";
 import type { RecordKey } from "./record-key.js";
@@ -24,7 +23,14 @@ export interface SecretsDeps {
   requests: RequestExchange;
 }
 
-export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"> {
+/** The OAuth ops of the `secrets` group; src/oauth provides their handlers. */
+export type OAuthOp =
+  | "secrets.request_oauth_token"
+  | "secrets.provide_oauth_authorization"
+  | "secrets.reject_oauth_authorization"
+  | "secrets.get_offline_oauth_token";
+
+export function createSecretsHandlers(deps: SecretsDeps): Omit<HandlerGroup<"secrets">, OAuthOp> {
   const { vault } = deps;
   const exchange = new SecretExchange(deps.node, vault, deps.requests);
 
@@ -36,7 +42,7 @@ export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"
     delegatedTo,
   });
 
-  const handlers: HandlerGroup<"secrets"> = {
+  const handlers: Omit<HandlerGroup<"secrets">, OAuthOp> = {
     "secrets.list_secrets": async (ctx, args) => {
       const identity = requireActingIdentity(ctx.participant.grants, args.for_identity);
       const { owned, delegatedToMe } = await vault.guard(() => vault.store.listRecords(ctx.room.name, identity));
@@ -110,22 +116,8 @@ export function createSecretsHandlers(deps: SecretsDeps): HandlerGroup<"secrets"
       await exchange.reject(ctx.room, ctx.participant, args);
       return {};
     },
-
-    "secrets.request_oauth_token": oauthNotYet,
-    "secrets.provide_oauth_authorization": oauthNotYet,
-    "secrets.reject_oauth_authorization": oauthNotYet,
-    "secrets.get_offline_oauth_token": oauthNotYet,
   };
-
-  // Every op: the grant first, then the audit record around whatever the op does.
-  const guarded: Record<string, unknown> = {};
-  for (const [op, handler] of Object.entries(handlers) as [SecretsOp, Handler<SecretsOp>][]) {
-    guarded[op] = deps.audit.wrap(op, async (ctx, args) => {
-      requireApi(ctx.participant.grants, "secrets");
-      return handler(ctx, args);
-    });
-  }
-  return guarded as HandlerGroup<"secrets">;
+  return guardSecretsOps(handlers, deps.audit);
 }
 
 /**
@@ -139,10 +131,6 @@ function readerView(
   const acting = requireActingIdentity(grants, args.for_identity);
   if (args.delegated_by !== undefined && args.delegated_by !== acting) return { owner: args.delegated_by, delegatedTo: acting };
   return { owner: acting, delegatedTo: args.delegated_to };
-}
-
-async function oauthNotYet(): Promise<never> {
-  throw new RoombusError("unavailable", "OAuth requests are not available on this server version");
 }
 
 function secretInfo(record: StoredRecord, delegatedToCaller: boolean): SecretInfo {
