@@ -167,14 +167,16 @@ function onEvent(ev, data) {
       addOAuthRequest(data);
       break;
     case "secrets.request_cancelled":
-      closeRequest(data.request_id, cancelledText(data.reason));
+      closeRequest(data.request_id, cancelledText(data.reason, state.requests.get(data.request_id)?.kind));
+      if (data.reason === "answered_elsewhere") void refreshCredentials();
       break;
     default:
       break;
   }
 }
 
-function cancelledText(reason) {
+function cancelledText(reason, kind) {
+  if (kind === "oauth" && reason === "answered_elsewhere") return "Authorization complete.";
   switch (reason) {
     case "timeout":
       return "A request expired before it was answered.";
@@ -230,7 +232,7 @@ function addCard(data, template) {
   };
   tick();
   const timer = setInterval(tick, 1000);
-  state.requests.set(data.request_id, { card, timer });
+  state.requests.set(data.request_id, { card, timer, kind: card.dataset.kind });
   $("#request-list").prepend(card);
   $("#no-requests").hidden = true;
   return card;

@@ -207,7 +207,7 @@ export class OAuthBroker {
           : new RoombusError("operation_failed", `could not exchange the authorization code: ${describeExchangeError(error)}`);
       this.logger.warn({ room: record.room, requester: record.requesterIdentity, reason: failure.message }, "OAuth code exchange failed");
       this.requests.reject(record, failure);
-      this.requests.closePromptElsewhere(record, undefined);
+      this.requests.closePromptElsewhere(record, undefined, "cancelled");
       throw failure;
     }
     this.requests.resolve(record, token);

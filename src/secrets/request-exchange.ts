@@ -108,9 +108,12 @@ export class RequestExchange {
     this.node.pending.reject(record.id, error);
   }
 
-  /** The other sessions of the asked identity still show the prompt: close it there. */
-  closePromptElsewhere(record: RequestRecord, answererId: string | undefined): void {
-    void this.announceCancelled(record, "answered_elsewhere", answererId);
+  /**
+   * The other sessions of the asked identity still show the prompt: close it there (`answered_elsewhere`, or
+   * `cancelled` when the answer could not be used).
+   */
+  closePromptElsewhere(record: RequestRecord, answererId: string | undefined, reason: CancelReason = "answered_elsewhere"): void {
+    void this.announceCancelled(record, reason, answererId);
   }
 
   /** A request that ended without an answer: record it, and let the asked participant's UI close the prompt. */
