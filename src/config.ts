@@ -41,6 +41,7 @@ const configSchema = z.object({
   ROOMBUS_RATE_LIMIT: intFrom(1, 1_000_000).default(1000),
   ROOMBUS_RATE_BURST: intFrom(1, 1_000_000).default(2000),
   ROOMBUS_DRAIN_MS: intFrom(0, 600_000).default(10_000),
+  ROOMBUS_OAUTH_TIMEOUT_MS: intFrom(100, 120_000).default(10_000),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -72,6 +73,8 @@ export interface Config {
   rateLimitPerSecond: number;
   rateLimitBurst: number;
   drainMs: number;
+  /** How long a call to an OAuth token endpoint may take. */
+  oauthTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     rateLimitPerSecond: c.ROOMBUS_RATE_LIMIT,
     rateLimitBurst: c.ROOMBUS_RATE_BURST,
     drainMs: c.ROOMBUS_DRAIN_MS,
+    oauthTimeoutMs: c.ROOMBUS_OAUTH_TIMEOUT_MS,
   };
 }
 

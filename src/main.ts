@@ -88,7 +88,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const requests = new RequestExchange(node, vault);
   // The callback URL needs the bound port, known only after listening; the broker asks for it when it needs it.
   let callbackUrl = "";
-  const oauthBroker = new OAuthBroker(node, vault, requests, new CredentialStore(vault, logger), () => callbackUrl, logger);
+  const oauthBroker = new OAuthBroker(node, vault, requests, new CredentialStore(vault, logger, config.oauthTimeoutMs), () => callbackUrl, logger);
   const handlers: Handlers = {
     ...createRoomHandlers(),
     ...createMessagingHandlers(),

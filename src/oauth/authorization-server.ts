@@ -6,8 +6,8 @@ import * as oauth from "oauth4webapi";
 import { RoombusError } from "../protocol/errors.js";
 import type { OAuthClient } from "../protocol/ops.js";
 
-/** How long one call to a token endpoint may take before it counts as failed (1008). */
-export const TOKEN_ENDPOINT_TIMEOUT_MS = 10_000;
+/** How long one call to a token endpoint may take before it counts as failed (1008), unless configured. */
+export const DEFAULT_TOKEN_ENDPOINT_TIMEOUT_MS = 10_000;
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
@@ -61,9 +61,9 @@ export function clientAuthentication(client: OAuthClient): oauth.ClientAuth {
   return client.client_secret === undefined ? oauth.None() : oauth.ClientSecretPost(client.client_secret);
 }
 
-export function requestOptions(endpoint: string): oauth.TokenEndpointRequestOptions {
+export function requestOptions(endpoint: string, timeoutMs: number): oauth.TokenEndpointRequestOptions {
   return {
-    signal: AbortSignal.timeout(TOKEN_ENDPOINT_TIMEOUT_MS),
+    signal: AbortSignal.timeout(timeoutMs),
     [oauth.allowInsecureRequests]: new URL(endpoint).protocol === "http:",
   };
 }

@@ -87,6 +87,7 @@ export class CredentialStore {
   constructor(
     private readonly vault: Vault,
     private readonly logger: Logger,
+    readonly tokenEndpointTimeoutMs: number,
   ) {}
 
   async load(key: RecordKey): Promise<StoredCredential | undefined> {
@@ -154,7 +155,7 @@ export class CredentialStore {
         client,
         clientAuthentication(credential.client),
         credential.refresh_token!,
-        requestOptions(credential.client.token_endpoint),
+        requestOptions(credential.client.token_endpoint, this.tokenEndpointTimeoutMs),
       );
       response = await oauth.processRefreshTokenResponse(as, client, answer);
     } catch (error) {

@@ -194,7 +194,7 @@ export class OAuthBroker {
         callbackParameters,
         details.redirect_uri,
         sealed.verifier ?? oauth.nopkce,
-        requestOptions(client.token_endpoint),
+        requestOptions(client.token_endpoint, this.credentials.tokenEndpointTimeoutMs),
       );
       const tokens = await oauth.processAuthorizationCodeResponse(as, oclient, response);
       const credential = credentialFrom(tokens, client, issuer, Date.now());
@@ -250,7 +250,7 @@ function sealedAad(stateHash: string): string {
 
 function describeExchangeError(error: unknown): string {
   if (error instanceof oauth.OperationProcessingError && error.code === oauth.INVALID_RESPONSE) {
-    return "the authorization response was not valid (wrong issuer?)";
+    return "the answer was not valid OAuth (for example an issuer that does not match, or a negative expires_in)";
   }
   if (error instanceof oauth.ResponseBodyError && error.error === "invalid_grant") return "the code was refused (invalid_grant)";
   const failure = classifyTokenError(error);

@@ -32,7 +32,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start: ${lines.join("\n")}`)), 15_000);
-    createInterface({ input: child.stdout! }).on("line", (line) => {
+    createInterface({ input: child.stdout }).on("line", (line) => {
       lines.push(line);
       const match = /roombus listening on ws:\/\/[^:]+:(\d+)/.exec(line);
       if (match !== null) {

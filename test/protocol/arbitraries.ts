@@ -113,8 +113,12 @@ export const ARGS_ARBITRARIES: { [Op in OpName]: fc.Arbitrary<OpArgs<Op>> } = {
     { requiredKeys: ["secret_id"] },
   ),
   "secrets.delete_requested_secret": fc.record(
-    { url: urlArb, type: mimeArb, delegated_to: identityArb },
+    { url: urlArb, type: mimeArb, delegated_to: identityArb, for_identity: identityArb },
     { requiredKeys: ["url", "type"] },
+  ),
+  "secrets.get_requested_secret": fc.record(
+    { url: urlArb, type: mimeArb, delegated_to: identityArb, delegated_by: identityArb, for_identity: identityArb },
+    { requiredKeys: ["url"] },
   ),
   "secrets.request_secret": fc.record(
     {
@@ -189,6 +193,7 @@ export const VALID_ARGS: { [Op in OpName]: OpArgs<Op> } = {
   "secrets.exists": { secret_id: "s-1", delegated_to: "bob", for_identity: "carol" },
   "secrets.delete_secret": { secret_id: "s-1", delegated_to: "bob", for_identity: "carol" },
   "secrets.delete_requested_secret": { url: "https://api.example", type: "text/plain", delegated_to: "bob" },
+  "secrets.get_requested_secret": { url: "https://api.example", type: "text/plain", delegated_by: "bob" },
   "secrets.request_secret": {
     participant_id: "p-1",
     url: "https://api.example",
