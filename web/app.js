@@ -326,17 +326,47 @@ async function refreshCredentials() {
   }
   const oauth = listed.secrets.filter((s) => s.kind === "oauth");
   $("#no-credentials").hidden = oauth.length > 0;
-  $("#credential-list").replaceChildren(
-    ...oauth.map((credential) => {
-      const item = document.createElement("li");
-      const text = document.createElement("span");
-      const delegation = credential.delegated_to ? ` → delegated to ${credential.delegated_to}` : "";
-      const from = credential.delegated_by ? ` (from ${credential.delegated_by})` : "";
-      text.textContent = `${credential.id} at ${credential.url}${delegation}${from}`;
-      item.append(text);
-      return item;
-    }),
-  );
+  $("#credential-list").replaceChildren(...oauth.map(credentialItem));
+}
+
+function credentialItem(credential) {
+  const item = document.createElement("li");
+  const text = document.createElement("span");
+  let app = credential.id;
+  try {
+    app = `${credential.id} at ${new URL(credential.url).host}`;
+  } catch {
+    // Shown as given.
+  }
+  const parts = [app];
+  if (credential.owner) parts.push(`you authorized it for ${credential.owner}`);
+  if (credential.delegated_by) parts.push(`delegated to you by ${credential.delegated_by}`);
+  else if (credential.delegated_to) parts.push(`delegated to ${credential.delegated_to}`);
+  text.textContent = parts.join(" · ");
+  item.append(text);
+  // A credential delegated to you is the delegator's to revoke; the rest are yours or were approved by you.
+  if (!credential.delegated_by) {
+    const revoke = document.createElement("button");
+    revoke.type = "button";
+    revoke.className = "secondary";
+    revoke.textContent = "Revoke";
+    revoke.setAttribute("aria-label", `Revoke ${parts.join(", ")}`);
+    revoke.addEventListener("click", async () => {
+      revoke.disabled = true;
+      const args = { authorization_endpoint: credential.url, client_id: credential.id };
+      if (credential.owner) args.owner = credential.owner;
+      if (credential.delegated_to) args.delegated_to = credential.delegated_to;
+      try {
+        const { deleted } = await send("secrets.revoke_oauth_token", args);
+        setStatus(deleted ? `Revoked ${app}.` : `${app} was already gone.`);
+      } catch (e) {
+        setStatus(`Could not revoke ${app}: ${e.message}`);
+      }
+      await refreshCredentials();
+    });
+    item.append(revoke);
+  }
+  return item;
 }
 
 // ---- start ----

@@ -24,6 +24,7 @@ const SECRET_METHODS = {
   provideOAuthAuthorization: "secrets.provide_oauth_authorization",
   rejectOAuthAuthorization: "secrets.reject_oauth_authorization",
   getOfflineOAuthToken: "secrets.get_offline_oauth_token",
+  revokeOAuthToken: "secrets.revoke_oauth_token",
 } as const satisfies Record<string, SecretsOp>;
 
 type Uncovered = Exclude<SecretsOp, (typeof SECRET_METHODS)[keyof typeof SECRET_METHODS]>;
@@ -153,6 +154,14 @@ export class SecretsClient {
    */
   getOfflineOAuthToken(args: OpArgs<"secrets.get_offline_oauth_token">, options?: RequestOptions) {
     return this.#call(SECRET_METHODS.getOfflineOAuthToken, args, options);
+  }
+
+  /**
+   * Deletes a stored OAuth credential: your own, or (with `owner`) one you authorized for someone else.
+   * @example await client.secrets.revokeOAuthToken({ authorization_endpoint, client_id, owner: "agent" });
+   */
+  revokeOAuthToken(args: OpArgs<"secrets.revoke_oauth_token">, options?: RequestOptions) {
+    return this.#call(SECRET_METHODS.revokeOAuthToken, args, options);
   }
 
   /**

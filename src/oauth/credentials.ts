@@ -91,13 +91,22 @@ export class CredentialStore {
   ) {}
 
   async load(key: RecordKey): Promise<StoredCredential | undefined> {
-    const opened = await this.vault.read(key);
-    if (opened === undefined) return undefined;
-    return JSON.parse(opened.data.toString("utf8")) as StoredCredential;
+    return (await this.loadWithAuthorizer(key))?.credential;
   }
 
-  async save(key: RecordKey, credential: StoredCredential): Promise<void> {
-    await this.vault.write(key, { data: Buffer.from(JSON.stringify(credential), "utf8"), type: OAUTH_RECORD_TYPE });
+  private async loadWithAuthorizer(key: RecordKey): Promise<{ credential: StoredCredential; authorizedBy: string | undefined } | undefined> {
+    const opened = await this.vault.read(key);
+    if (opened === undefined) return undefined;
+    return { credential: JSON.parse(opened.data.toString("utf8")) as StoredCredential, authorizedBy: opened.record.authorizedBy };
+  }
+
+  /** Stores a credential; `authorizedBy` is the identity whose approval produced it (it may see and revoke it). */
+  async save(key: RecordKey, credential: StoredCredential, authorizedBy: string | undefined): Promise<void> {
+    await this.vault.write(key, {
+      data: Buffer.from(JSON.stringify(credential), "utf8"),
+      type: OAUTH_RECORD_TYPE,
+      authorizedBy,
+    });
   }
 
   async delete(key: RecordKey): Promise<boolean> {
@@ -137,15 +146,21 @@ export class CredentialStore {
     }
     try {
       // Re-read under the lock: another node may have refreshed it between our read and the lock.
-      const current = await this.load(key);
-      if (current === undefined || !needsRefresh(current, Date.now()) || current.refresh_token === undefined) return current;
-      return await this.refresh(key, current);
+      const current = await this.loadWithAuthorizer(key);
+      if (current === undefined) return undefined;
+      const { credential, authorizedBy } = current;
+      if (!needsRefresh(credential, Date.now()) || credential.refresh_token === undefined) return credential;
+      return await this.refresh(key, credential, authorizedBy);
     } finally {
       await this.vault.store.releaseLock(lock, this.holder).catch(() => undefined);
     }
   }
 
-  private async refresh(key: RecordKey, credential: StoredCredential): Promise<StoredCredential | undefined> {
+  private async refresh(
+    key: RecordKey,
+    credential: StoredCredential,
+    authorizedBy: string | undefined,
+  ): Promise<StoredCredential | undefined> {
     const as = authorizationServer(credential.client, credential.issuer);
     const client = oauthClient(credential.client);
     let response: oauth.TokenEndpointResponse;
@@ -169,7 +184,7 @@ export class CredentialStore {
       throw new RoombusError("operation_failed", `could not refresh the token: ${failure.detail}`);
     }
     const refreshed = credentialFrom(response, credential.client, credential.issuer, Date.now(), credential);
-    await this.save(key, refreshed);
+    await this.save(key, refreshed, authorizedBy);
     return refreshed;
   }
 }

@@ -17,6 +17,7 @@ export function createOAuthHandlers(broker: OAuthBroker, audit: AuditTrail): Pic
         return {};
       },
       "secrets.get_offline_oauth_token": async (ctx, args) => broker.offline(ctx.room, ctx.participant, args),
+      "secrets.revoke_oauth_token": async (ctx, args) => ({ deleted: await broker.revoke(ctx.room, ctx.participant, args) }),
     },
     audit,
   );

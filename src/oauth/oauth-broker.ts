@@ -171,6 +171,22 @@ export class OAuthBroker {
     return credential === undefined ? null : toTokenResult(credential);
   }
 
+  /**
+   * Deletes a stored credential: the owner's own (or an admin's `for_identity`), or one the caller authorized for
+   * `owner`. Anything else answers `{deleted: false}`, as if nothing were there.
+   */
+  async revoke(room: Room, caller: LocalParticipant, args: OpArgs<"secrets.revoke_oauth_token">): Promise<boolean> {
+    const acting = requireActingIdentity(caller.grants, args.for_identity);
+    const client = { client_id: args.client_id, authorization_endpoint: args.authorization_endpoint, token_endpoint: "" };
+    if (args.owner === undefined || args.owner === acting) {
+      return this.credentials.delete(oauthKey(room.name, acting, client, args.delegated_to));
+    }
+    const key = oauthKey(room.name, args.owner, client, args.delegated_to);
+    const stored = await this.vault.guard(() => this.vault.store.getRecord(key));
+    if (stored?.authorizedBy !== acting) return false;
+    return this.credentials.delete(key);
+  }
+
   /** Exchanges the code, stores the credential and answers the requester; a failure reaches both sides as 1008. */
   private async complete(record: RequestRecord, code: string, iss: string | undefined, answererId: string | undefined): Promise<void> {
     const details = record.details as unknown as OAuthRequestDetails;
@@ -198,7 +214,11 @@ export class OAuthBroker {
       );
       const tokens = await oauth.processAuthorizationCodeResponse(as, oclient, response);
       const credential = credentialFrom(tokens, client, issuer, Date.now());
-      await this.credentials.save(oauthKey(record.room, record.requesterIdentity, client, details.delegate_to ?? undefined), credential);
+      await this.credentials.save(
+        oauthKey(record.room, record.requesterIdentity, client, details.delegate_to ?? undefined),
+        credential,
+        record.askedIdentity,
+      );
       token = toTokenResult(credential);
     } catch (error) {
       const failure =

@@ -32,6 +32,10 @@ export const secretInfo = z.strictObject({
   name: name.optional(),
   delegated_to: identity.optional(),
   delegated_by: identity.optional(),
+  /** On credentials the caller authorized for someone else: whose they are. */
+  owner: identity.optional(),
+  /** On OAuth credentials: the identity whose approval produced them. */
+  authorized_by: identity.optional(),
   version: z.int().min(1),
   updated_at: z.number(),
 });
@@ -184,6 +188,20 @@ export const OPS = {
   "secrets.get_offline_oauth_token": op(
     z.strictObject({ oauth: oauthClient, delegated_to: identity.optional(), delegated_by: identity.optional() }),
     oauthToken.nullable(),
+  ),
+  /**
+   * Deletes a stored OAuth credential: the caller's own, or (with `owner`) one the caller authorized for `owner`.
+   * An addition to PROTOCOL.md §6, so a person can revoke what they approved.
+   */
+  "secrets.revoke_oauth_token": op(
+    z.strictObject({
+      authorization_endpoint: url,
+      client_id: z.string().min(1).max(MAX_NAME_CHARS),
+      delegated_to: identity.optional(),
+      owner: identity.optional(),
+      for_identity: identity.optional(),
+    }),
+    z.strictObject({ deleted: z.boolean() }),
   ),
 } as const;
 

@@ -28,7 +28,8 @@ export type OAuthOp =
   | "secrets.request_oauth_token"
   | "secrets.provide_oauth_authorization"
   | "secrets.reject_oauth_authorization"
-  | "secrets.get_offline_oauth_token";
+  | "secrets.get_offline_oauth_token"
+  | "secrets.revoke_oauth_token";
 
 export function createSecretsHandlers(deps: SecretsDeps): Omit<HandlerGroup<"secrets">, OAuthOp> {
   const { vault } = deps;
@@ -45,9 +46,13 @@ export function createSecretsHandlers(deps: SecretsDeps): Omit<HandlerGroup<"sec
   const handlers: Omit<HandlerGroup<"secrets">, OAuthOp> = {
     "secrets.list_secrets": async (ctx, args) => {
       const identity = requireActingIdentity(ctx.participant.grants, args.for_identity);
-      const { owned, delegatedToMe } = await vault.guard(() => vault.store.listRecords(ctx.room.name, identity));
+      const { owned, delegatedToMe, authorizedByMe } = await vault.guard(() => vault.store.listRecords(ctx.room.name, identity));
       return {
-        secrets: [...owned.map((r) => secretInfo(r, false)), ...delegatedToMe.map((r) => secretInfo(r, true))],
+        secrets: [
+          ...owned.map((r) => secretInfo(r, "owner")),
+          ...delegatedToMe.map((r) => secretInfo(r, "delegatee")),
+          ...authorizedByMe.map((r) => secretInfo(r, "authorizer")),
+        ],
       };
     },
 
@@ -133,9 +138,14 @@ function readerView(
   return { owner: acting, delegatedTo: args.delegated_to };
 }
 
-function secretInfo(record: StoredRecord, delegatedToCaller: boolean): SecretInfo {
+function secretInfo(record: StoredRecord, callerIs: "owner" | "delegatee" | "authorizer"): SecretInfo {
   const key = record.key;
-  const info: SecretInfo = { kind: key.kind, type: record.type, version: record.version, updated_at: record.updatedAt };
+  const info: SecretInfo = {
+    kind: key.kind,
+    type: key.kind === "oauth" ? "oauth" : record.type,
+    version: record.version,
+    updated_at: record.updatedAt,
+  };
   switch (key.kind) {
     case "secret":
       info.id = key.id;
@@ -150,6 +160,8 @@ function secretInfo(record: StoredRecord, delegatedToCaller: boolean): SecretInf
   }
   if (record.name !== undefined) info.name = record.name;
   if (key.delegatedTo !== undefined) info.delegated_to = key.delegatedTo;
-  if (delegatedToCaller) info.delegated_by = key.owner;
+  if (callerIs === "delegatee") info.delegated_by = key.owner;
+  if (callerIs === "authorizer") info.owner = key.owner;
+  if (record.authorizedBy !== undefined) info.authorized_by = record.authorizedBy;
   return info;
 }

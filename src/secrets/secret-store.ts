@@ -9,6 +9,8 @@ import type { RecordKey } from "./record-key.js";
 export interface StoredRecord {
   key: RecordKey;
   name?: string | undefined;
+  /** For OAuth credentials: the identity whose approval produced it (it may see and revoke it). */
+  authorizedBy?: string | undefined;
   type: string;
   version: number;
   /** Milliseconds since the epoch. */
@@ -18,8 +20,15 @@ export interface StoredRecord {
 
 export interface RecordValue {
   name?: string | undefined;
+  authorizedBy?: string | undefined;
   type: string;
   sealed: Uint8Array;
+}
+
+export interface RecordListing {
+  owned: StoredRecord[];
+  delegatedToMe: StoredRecord[];
+  authorizedByMe: StoredRecord[];
 }
 
 export interface PutOptions {
@@ -78,8 +87,8 @@ export interface SecretStore {
   getRecord(key: RecordKey): Promise<StoredRecord | undefined>;
   putRecord(key: RecordKey, value: RecordValue, options?: PutOptions, now?: number): Promise<PutResult>;
   deleteRecord(key: RecordKey): Promise<boolean>;
-  /** Records owned by `identity` in `room`, and records others delegated to it. */
-  listRecords(room: string, identity: string): Promise<{ owned: StoredRecord[]; delegatedToMe: StoredRecord[] }>;
+  /** Records owned by `identity` in `room`, records others delegated to it, and credentials it authorized for others. */
+  listRecords(room: string, identity: string): Promise<RecordListing>;
 
   createRequest(record: RequestRecord): Promise<void>;
   getRequest(id: string, now?: number): Promise<{ record: RequestRecord; state: RequestState } | undefined>;

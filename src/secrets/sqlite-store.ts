@@ -18,6 +18,7 @@ import {
   type FinishResult,
   type PutOptions,
   type PutResult,
+  type RecordListing,
   type RecordValue,
   type RequestRecord,
   type RequestState,
@@ -29,10 +30,11 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS records (
   room TEXT NOT NULL, owner TEXT NOT NULL, kind TEXT NOT NULL, part1 TEXT NOT NULL, part2 TEXT NOT NULL,
   delegated_to TEXT NOT NULL, name TEXT, type TEXT NOT NULL, version INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-  sealed BLOB NOT NULL,
+  sealed BLOB NOT NULL, authorized_by TEXT,
   PRIMARY KEY (room, owner, kind, part1, part2, delegated_to)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS records_by_delegate ON records (room, delegated_to);
+CREATE INDEX IF NOT EXISTS records_by_authorizer ON records (room, authorized_by) WHERE authorized_by IS NOT NULL;
 CREATE TABLE IF NOT EXISTS requests (
   id TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at INTEGER NOT NULL, purge_at INTEGER NOT NULL, record TEXT NOT NULL
 );
@@ -58,6 +60,7 @@ interface RecordRow {
   part2: string;
   delegated_to: string;
   name: string | null;
+  authorized_by: string | null;
   type: string;
   version: number;
   updated_at: number;
@@ -102,7 +105,15 @@ export class SqliteStore implements SecretStore {
         return { ok: false, reason: "conflict" };
       }
       const version = (current?.version ?? 0) + 1;
-      this.statements.upsertRecord.run(...columns, value.name ?? null, value.type, version, now, value.sealed);
+      this.statements.upsertRecord.run(
+        ...columns,
+        value.name ?? null,
+        value.type,
+        version,
+        now,
+        value.sealed,
+        value.authorizedBy ?? null,
+      );
       return { ok: true, version };
     });
   }
@@ -111,10 +122,11 @@ export class SqliteStore implements SecretStore {
     return this.enqueue(() => this.statements.deleteRecord.run(...keyColumns(key)).changes > 0);
   }
 
-  async listRecords(room: string, identity: string): Promise<{ owned: StoredRecord[]; delegatedToMe: StoredRecord[] }> {
+  async listRecords(room: string, identity: string): Promise<RecordListing> {
     const owned = (this.statements.listOwned.all(room, identity) as RecordRow[]).map(rowToRecord);
     const delegatedToMe = (this.statements.listDelegated.all(room, identity, identity) as RecordRow[]).map(rowToRecord);
-    return { owned, delegatedToMe };
+    const authorizedByMe = (this.statements.listAuthorized.all(room, identity, identity) as RecordRow[]).map(rowToRecord);
+    return { owned, delegatedToMe, authorizedByMe };
   }
 
   createRequest(record: RequestRecord): Promise<void> {
@@ -319,6 +331,7 @@ function rowToRecord(row: RecordRow): StoredRecord {
   return {
     key,
     name: row.name ?? undefined,
+    authorizedBy: row.authorized_by ?? undefined,
     type: row.type,
     version: row.version,
     updatedAt: row.updated_at,
@@ -333,16 +346,19 @@ function prepare(db: SqliteDatabase) {
     getRecord: s(`SELECT * FROM records WHERE ${keyWhere}`),
     getVersion: s(`SELECT version FROM records WHERE ${keyWhere}`),
     upsertRecord: s(
-      `INSERT INTO records (room, owner, kind, part1, part2, delegated_to, name, type, version, updated_at, sealed)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO records (room, owner, kind, part1, part2, delegated_to, name, type, version, updated_at, sealed, authorized_by)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (room, owner, kind, part1, part2, delegated_to) DO UPDATE SET
          name = excluded.name, type = excluded.type, version = excluded.version,
-         updated_at = excluded.updated_at, sealed = excluded.sealed`,
+         updated_at = excluded.updated_at, sealed = excluded.sealed, authorized_by = excluded.authorized_by`,
     ),
     deleteRecord: s(`DELETE FROM records WHERE ${keyWhere}`),
     listOwned: s("SELECT * FROM records WHERE room = ? AND owner = ? ORDER BY kind, part1, part2, delegated_to"),
     listDelegated: s(
       "SELECT * FROM records WHERE room = ? AND delegated_to = ? AND owner <> ? ORDER BY owner, kind, part1, part2",
+    ),
+    listAuthorized: s(
+      "SELECT * FROM records WHERE room = ? AND authorized_by = ? AND owner <> ? ORDER BY owner, kind, part1, part2",
     ),
     insertRequest: s("INSERT INTO requests (id, state, expires_at, purge_at, record) VALUES (?, 'pending', ?, ?, ?)"),
     getRequest: s("SELECT state, expires_at, record FROM requests WHERE id = ?"),

@@ -25,12 +25,12 @@ export class Vault {
   /** Seals and writes a value; 1004 when `ifVersion: 0` meets an existing record, 1014 on a version mismatch. */
   async write(
     key: RecordKey,
-    value: { data: Uint8Array; type: string; name?: string | undefined },
+    value: { data: Uint8Array; type: string; name?: string | undefined; authorizedBy?: string | undefined },
     options: PutOptions = {},
   ): Promise<number> {
     const sealed = this.keyring.seal(value.data, canonicalKey(key));
     const result = await this.guard(() =>
-      this.store.putRecord(key, { name: value.name, type: value.type, sealed }, options),
+      this.store.putRecord(key, { name: value.name, type: value.type, sealed, authorizedBy: value.authorizedBy }, options),
     );
     if (result.ok) return result.version;
     if (result.reason === "exists") throw new RoombusError("already_exists", "a record with this key already exists");

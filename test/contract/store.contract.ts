@@ -82,6 +82,19 @@ export function storeContract(name: string, factory: () => StoreFactory): void {
       });
     });
 
+    it("lists OAuth credentials to the identity that authorized them", async () => {
+      await withStore(async (store) => {
+        const key: RecordKey = { kind: "oauth", room: "r", owner: "agent", authorizationEndpoint: "https://as/a", clientId: "c" };
+        await store.putRecord(key, { type: "oauth", sealed: bytes(1), authorizedBy: "person" });
+        expect((await store.getRecord(key))?.authorizedBy).toBe("person");
+        const person = await store.listRecords("r", "person");
+        expect(person.authorizedByMe.map((r) => r.key)).toEqual([key]);
+        expect(person.owned).toHaveLength(0);
+        expect((await store.listRecords("r", "agent")).authorizedByMe).toHaveLength(0);
+        expect((await store.listRecords("other", "person")).authorizedByMe).toHaveLength(0);
+      });
+    });
+
     it("round-trips OAuth and requested keys exactly", async () => {
       await withStore(async (store) => {
         const oauthKey: RecordKey = { kind: "oauth", room: "r", owner: "alice", authorizationEndpoint: "https://as/authorize", clientId: "c1", delegatedTo: "svc" };

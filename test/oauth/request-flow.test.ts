@@ -266,6 +266,37 @@ describe("offline tokens", () => {
   });
 });
 
+describe("seeing and revoking what was authorized", () => {
+  it("lists the credential to the person who approved it, who can revoke it; nobody else can", async () => {
+    await using t = await setup();
+    const token = await approveViaCallback(t);
+    const stranger = await t.node.connect("stranger", { api: ["secrets"] });
+    const target = { authorization_endpoint: t.client.authorization_endpoint, client_id: "app" };
+    const seen = (await t.person.secrets.listSecrets()).secrets;
+    expect(seen).toEqual([
+      {
+        kind: "oauth",
+        id: "app",
+        url: t.client.authorization_endpoint,
+        type: "oauth",
+        owner: "agent",
+        authorized_by: "person",
+        version: 1,
+        updated_at: expect.any(Number) as unknown,
+      },
+    ]);
+    expect(JSON.stringify(seen)).not.toContain(token.access_token);
+    expect(await stranger.secrets.revokeOAuthToken({ ...target, owner: "agent" })).toEqual({ deleted: false });
+    expect(await t.person.secrets.revokeOAuthToken(target)).toEqual({ deleted: false });
+    expect(await t.person.secrets.revokeOAuthToken({ ...target, owner: "agent" })).toEqual({ deleted: true });
+    expect(await t.agent.secrets.getOfflineOAuthToken({ oauth: t.client })).toBeNull();
+    expect((await t.person.secrets.listSecrets()).secrets).toEqual([]);
+    // The owner can revoke its own too.
+    await approveViaCallback(t);
+    expect(await t.agent.secrets.revokeOAuthToken(target)).toEqual({ deleted: true });
+  });
+});
+
 describe("the endpoint allow-list", () => {
   it("allows exact and prefix entries for the client id, on request and offline fetch", async () => {
     await using t = await setup();

@@ -116,6 +116,10 @@ export const ARGS_ARBITRARIES: { [Op in OpName]: fc.Arbitrary<OpArgs<Op>> } = {
     { url: urlArb, type: mimeArb, delegated_to: identityArb, for_identity: identityArb },
     { requiredKeys: ["url", "type"] },
   ),
+  "secrets.revoke_oauth_token": fc.record(
+    { authorization_endpoint: urlArb, client_id: idArb, delegated_to: identityArb, owner: identityArb, for_identity: identityArb },
+    { requiredKeys: ["authorization_endpoint", "client_id"] },
+  ),
   "secrets.get_requested_secret": fc.record(
     { url: urlArb, type: mimeArb, delegated_to: identityArb, delegated_by: identityArb, for_identity: identityArb },
     { requiredKeys: ["url"] },
@@ -194,6 +198,7 @@ export const VALID_ARGS: { [Op in OpName]: OpArgs<Op> } = {
   "secrets.delete_secret": { secret_id: "s-1", delegated_to: "bob", for_identity: "carol" },
   "secrets.delete_requested_secret": { url: "https://api.example", type: "text/plain", delegated_to: "bob" },
   "secrets.get_requested_secret": { url: "https://api.example", type: "text/plain", delegated_by: "bob" },
+  "secrets.revoke_oauth_token": { authorization_endpoint: "https://as.example/authorize", client_id: "app", owner: "agent" },
   "secrets.request_secret": {
     participant_id: "p-1",
     url: "https://api.example",

@@ -39,13 +39,14 @@ function withValueAt(value: unknown, path: Path, replacement: unknown): unknown 
 /** The field a path names: `["oauth", "scopes", 0]` → "scopes". */
 const fieldOf = (path: Path): string => String([...path].reverse().find((part) => typeof part === "string"));
 
-const IDENTITY_FIELDS = new Set(["for_identity", "delegated_to", "delegated_by", "delegate_to"]);
+const IDENTITY_FIELDS = new Set(["for_identity", "delegated_to", "delegated_by", "delegate_to", "owner"]);
 /** Longest accepted string per field; a field not listed is a name (PROTOCOL.md §2: names ≤ 256 chars). */
 const STRING_LIMITS: Record<string, number> = {
   for_identity: 128,
   delegated_to: 128,
   delegated_by: 128,
   delegate_to: 128,
+  owner: 128,
   url: 2048,
   authorization_endpoint: 2048,
   token_endpoint: 2048,
@@ -66,7 +67,7 @@ const STRING_CASES: [OpName, string, Path][] = OP_NAMES.flatMap((op) =>
 );
 
 describe("OPS: the table covers the protocol", () => {
-  it("has exactly the ops of PROTOCOL.md §5–§6", () => {
+  it("has exactly the ops of PROTOCOL.md §5–§6, plus the documented additions", () => {
     expect([...OP_NAMES].sort()).toEqual(
       [
         "room.list_participants",
@@ -90,6 +91,9 @@ describe("OPS: the table covers the protocol", () => {
         "secrets.provide_oauth_authorization",
         "secrets.reject_oauth_authorization",
         "secrets.get_offline_oauth_token",
+        // Additions recorded in docs/decisions.md:
+        "secrets.get_requested_secret",
+        "secrets.revoke_oauth_token",
       ].sort(),
     );
   });

@@ -443,6 +443,7 @@ const VALID_ARGS: { [Op in SecretsOp]: (participantId: string) => OpArgs<Op> } =
   "secrets.provide_oauth_authorization": () => ({ request_id: "rq_unknown", code: "code", state: "state" }),
   "secrets.reject_oauth_authorization": () => ({ request_id: "rq_unknown", error: "access_denied" }),
   "secrets.get_offline_oauth_token": () => ({ oauth: OAUTH }),
+  "secrets.revoke_oauth_token": () => ({ authorization_endpoint: OAUTH.authorization_endpoint, client_id: OAUTH.client_id }),
 };
 const SECRETS_OPS = Object.keys(VALID_ARGS) as SecretsOp[];
 
