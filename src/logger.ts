@@ -62,7 +62,8 @@ export function formatPretty(line: string): string {
       }
       return `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`;
     });
-  return `${time} ${level} ${String(entry.msg ?? "")}${fields.length > 0 ? "  " + fields.join(" ") : ""}`;
+  const message = typeof entry.msg === "string" ? entry.msg : "";
+  return `${time} ${level} ${message}${fields.length > 0 ? "  " + fields.join(" ") : ""}`;
 }
 
 function prettyStream(target: pino.DestinationStream): pino.DestinationStream {
@@ -74,5 +75,5 @@ function prettyStream(target: pino.DestinationStream): pino.DestinationStream {
       callback();
     },
   });
-  return stream as unknown as pino.DestinationStream;
+  return stream;
 }

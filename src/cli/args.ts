@@ -37,6 +37,14 @@ export interface Io {
   err(text: string): void;
   /** Ends the process; used by `serve`, whose backends may hold handles open after draining. */
   exit(code: number): void;
+  /** Raw bytes on stdout with nothing added (a secret's value); resolves once they are handed to the OS. */
+  outBytes(bytes: Uint8Array): Promise<void>;
+  /** Whether stdout is a terminal: a value printed there gets a newline so the prompt starts on its own line. */
+  stdoutIsTTY: boolean;
+  /** Values (`--in -`) and answers to secret requests (`room listen`) come from here. */
+  stdin: NodeJS.ReadStream;
+  /** Where an interactive prompt goes, without a newline: the cursor stays after it. */
+  prompt(text: string): void;
 }
 
 export const processIo: Io = {
@@ -48,6 +56,15 @@ export const processIo: Io = {
     process.stderr.write(`${text}\n`);
   },
   exit: (code) => process.exit(code),
+  outBytes: (bytes) =>
+    new Promise((resolve, reject) => {
+      process.stdout.write(bytes, (error) => (error === null || error === undefined ? resolve() : reject(error)));
+    }),
+  stdoutIsTTY: process.stdout.isTTY === true,
+  stdin: process.stdin,
+  prompt: (text) => {
+    process.stderr.write(text);
+  },
 };
 
 export interface Command {
@@ -85,6 +102,29 @@ export function parseFlags<const O extends OptionSpec>(
   }
   if (values.help === true) throw new HelpRequest(usage);
   return values as ParsedValues<O>;
+}
+
+/**
+ * parseFlags for a command that also takes up to `maxPositionals` plain arguments (`room secret delete ID`).
+ */
+export function parseFlagsAndArguments<const O extends OptionSpec>(
+  command: string,
+  usage: string,
+  options: O,
+  argv: string[],
+  maxPositionals: number,
+): { values: ParsedValues<O>; positionals: string[] } {
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, ...HELP_OPTION }, strict: true, allowPositionals: true });
+  } catch (error) {
+    if (argv.includes("--help") || argv.includes("-h")) throw new HelpRequest(usage);
+    throw usageError(command, describeParseError(error));
+  }
+  if (parsed.values.help === true) throw new HelpRequest(usage);
+  const extra = parsed.positionals[maxPositionals];
+  if (extra !== undefined) throw usageError(command, `unexpected argument ${printable(extra)}`);
+  return { values: parsed.values as ParsedValues<O>, positionals: parsed.positionals };
 }
 
 /** A UsageError in the one format every command uses. */
@@ -128,14 +168,46 @@ export function checkRoomName(command: string, room: string, options: { allowAny
   return room;
 }
 
-export function checkIdentity(command: string, identity: string): string {
+export function checkIdentity(command: string, identity: string, flag = "identity"): string {
   if (!IDENTITY_PATTERN.test(identity)) {
     throw usageError(
       command,
-      "--identity must be letters, digits, '.', '_', ':', '@' or '-' (at most 128, starting with a letter or digit)",
+      `--${flag} must be letters, digits, '.', '_', ':', '@' or '-' (at most 128, starting with a letter or digit)`,
     );
   }
   return identity;
+}
+
+/** An optional identity flag: undefined when absent, checked when given. */
+export function optionalIdentity(command: string, flag: string, value: string | undefined): string | undefined {
+  return value === undefined ? undefined : checkIdentity(command, value, flag);
+}
+
+/** A whole number flag within bounds, or a UsageError naming the flag and the bounds. */
+export function parseIntegerFlag(command: string, flag: string, value: string, min: number, max: number): number {
+  const number = /^\d{1,10}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(number) || number < min || number > max) {
+    throw usageError(command, `--${flag} must be a whole number from ${min} to ${max}`);
+  }
+  return number;
+}
+
+/** Why a file could not be read or written, in words. */
+export function describeFileError(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "it is a directory";
+    case "ENOTDIR":
+      return "a part of the path is not a directory";
+    default:
+      return typeof code === "string" ? code : error instanceof Error ? error.message : String(error);
+  }
 }
 
 /** Collapses a message to one line with no control characters, so it can't break the terminal or a log line. */

@@ -7,12 +7,14 @@ import { ConnectError } from "../client/index.js";
 import { ConfigError } from "../config.js";
 import { isRoombusError } from "../protocol/errors.js";
 import { CliError, HelpRequest, oneLine, printable, processIo, UsageError, type Command, type Io } from "./args.js";
+import { auditCommand } from "./commands/audit.js";
+import { keysCommand } from "./commands/keys.js";
 import { roomCommand } from "./commands/room.js";
 import { serveCommand } from "./commands/serve.js";
 import { tokenCommand } from "./commands/token.js";
 import { readVersion } from "./version.js";
 
-const COMMANDS: readonly Command[] = [serveCommand, tokenCommand, roomCommand];
+const COMMANDS: readonly Command[] = [serveCommand, tokenCommand, roomCommand, auditCommand, keysCommand];
 
 const USAGE = `Usage: roombus <command> [flags]
 
@@ -23,13 +25,17 @@ Commands:
   token                mint a token for a participant
   room participants    list who is in a room
   room send            send a message to one participant or to everyone
-  room listen          stay in a room, printing presence and messages as they arrive
+  room listen          stay in a room, printing presence and messages as they arrive, and answering
+                       secret requests at the terminal
+  room secret          store, read, list and delete your secrets; ask another participant for one
+  audit                print the audit trail of secrets ops (from the data directory)
+  keys rotate          start a new data key and re-wrap all data keys under the current master key
 
 Flags:
   -h, --help           show help (also after any command: roombus token --help)
   -V, --version        print the version
 
-Environment: ROOMBUS_URL and ROOMBUS_TOKEN for the room commands; ROOMBUS_* settings for serve and token;
+Environment: ROOMBUS_URL and ROOMBUS_TOKEN for the room commands; ROOMBUS_* settings for serve, token, audit, keys;
 ROOMBUS_DEBUG=1 adds the stack trace to an error.
 
 Example:

@@ -52,7 +52,7 @@ export class AuditTrail {
         actor: ctx.participant.grants.identity,
         participantId: ctx.participant.id,
         op,
-        target: auditTarget(args as Record<string, unknown>),
+        target: auditTarget(args),
         outcome: "ok",
       };
       const data = (args as { data?: unknown }).data;

@@ -70,7 +70,8 @@ export interface AuditEntry {
   op: string;
   /** The record key (or request id) the op touched; never a value. */
   target: Record<string, string>;
-  outcome: "ok" | string;
+  /** "ok", or the error name the op answered with. */
+  outcome: string;
   errorCode?: number | undefined;
   /** An HMAC of the value under the audit key, for writes. */
   valueDigest?: string | undefined;

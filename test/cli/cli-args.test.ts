@@ -73,7 +73,20 @@ afterEach(async () => {
 });
 
 describe("help", () => {
-  const commands = [[], ["serve"], ["token"], ["room"], ["room", "participants"], ["room", "send"], ["room", "listen"]];
+  const commands = [
+    [],
+    ["serve"],
+    ["token"],
+    ["room"],
+    ["room", "participants"],
+    ["room", "send"],
+    ["room", "listen"],
+    ["room", "secret"],
+    ...["list", "set", "get", "exists", "delete", "request"].map((name) => ["room", "secret", name]),
+    ["audit"],
+    ["keys"],
+    ["keys", "rotate"],
+  ];
 
   it.each(commands.map((command) => [command.join(" ") || "(top level)", command]))(
     "%s --help exits 0 with usage text on stdout",
@@ -115,6 +128,20 @@ describe("usage mistakes", () => {
     [["token", "--identity", "alice", "--room", "demo", "--api", "messaging,everything"], /--api/],
     [["room", "send", "--room", "demo", "--type", "chat"], /exactly one of --to/],
     [["room", "send", "--room", "demo", "--broadcast", "--type", "chat", "--message", "[1]"], /JSON object/],
+    [["room", "secret"], /missing command/],
+    [["room", "secret", "peek"], /unknown command "peek"/],
+    [["room", "secret", "get", "--room", "demo"], /--id is required/],
+    [["room", "secret", "get", "--room", "demo", "--id", "x", "--delegated-to", "a", "--delegated-by", "b"], /not both/],
+    [["room", "secret", "delete", "--room", "demo"], /id is required/],
+    [["room", "secret", "delete", "--room", "demo", "a", "b"], /unexpected argument b/],
+    [["room", "secret", "set", "--room", "demo", "--id", "x", "--for-identity", "bad id"], /--for-identity must be/],
+    [["room", "secret", "request", "--room", "demo", "--url", "secret://x"], /--from-participant-id is required/],
+    [["room", "secret", "request", "--room", "demo", "--from-participant-id", "p", "--url", "u", "--timeout", "0"], /--timeout must be/],
+    [["audit"], /--room is required/],
+    [["audit", "--room", "demo", "--limit", "0"], /--limit must be/],
+    [["keys"], /missing command/],
+    [["keys", "spin"], /unknown command "spin"/],
+    [["keys", "rotate", "--now"], /unknown option --now/],
   ])("%j exits 2 with one line", async (args, pattern) => {
     const line = expectOneLineError(await runCli(args), 2);
     expect(line).toMatch(pattern);

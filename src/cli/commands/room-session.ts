@@ -22,11 +22,42 @@ export interface RoomFlags {
   token?: string | undefined;
 }
 
+export interface JoinOptions {
+  /** The flag that names the server, for error messages: "--url" unless the command uses --url for something else. */
+  urlFlag?: string;
+}
+
+/** The token the flags or the environment give, if any. */
+export function resolveToken(flags: RoomFlags, env: NodeJS.ProcessEnv): string | undefined {
+  return flags.token ?? nonEmpty(env.ROOMBUS_TOKEN);
+}
+
+/**
+ * The API grants a token claims (`api` keys), read without verifying it: only to decide what to offer, never to
+ * decide what is allowed (the server does that). Undefined when the token is not a readable JWT.
+ */
+export function claimedApis(token: string): Set<string> | undefined {
+  const payload = token.split(".")[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { api?: unknown };
+    if (typeof claims.api !== "object" || claims.api === null) return new Set();
+    return new Set(Object.entries(claims.api).filter(([, grant]) => grant !== null).map(([name]) => name));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Joins the room the flags name, or throws an error that says what to do. */
-export async function joinRoom(command: string, flags: RoomFlags, env: NodeJS.ProcessEnv): Promise<RoomClient> {
+export async function joinRoom(
+  command: string,
+  flags: RoomFlags,
+  env: NodeJS.ProcessEnv,
+  options: JoinOptions = {},
+): Promise<RoomClient> {
   const room = checkRoomName(command, requireFlag(command, "room", flags.room));
   const base = flags.url ?? nonEmpty(env.ROOMBUS_URL) ?? DEFAULT_URL;
-  const token = flags.token ?? nonEmpty(env.ROOMBUS_TOKEN);
+  const token = resolveToken(flags, env);
   if (token === undefined) {
     throw usageError(
       command,
@@ -37,7 +68,7 @@ export async function joinRoom(command: string, flags: RoomFlags, env: NodeJS.Pr
   try {
     url = roomUrl(base, room);
   } catch (error) {
-    const source = flags.url === undefined && nonEmpty(env.ROOMBUS_URL) !== undefined ? "ROOMBUS_URL" : "--url";
+    const source = flags.url === undefined && nonEmpty(env.ROOMBUS_URL) !== undefined ? "ROOMBUS_URL" : (options.urlFlag ?? "--url");
     throw usageError(command, `${source}: ${error instanceof Error ? error.message : String(error)}`);
   }
   try {
@@ -53,6 +84,15 @@ export function explainOpError(action: string, error: RoombusError): string {
   const what = `${action} failed (${error.errorName} ${error.code}): ${error.message}`;
   const advice = ADVICE[error.errorName];
   return advice === undefined ? what : `${what}; ${advice}`;
+}
+
+/** explainOpError, without repeating advice the server's message already gives. */
+export function explainSecretsError(action: string, error: RoombusError): string {
+  if (error.errorName !== "permission_denied") return explainOpError(action, error);
+  const what = `${action} failed (${error.errorName} ${error.code}): ${error.message}`;
+  if (/\bmint\b/.test(error.message)) return what;
+  if (/\badmin\b/.test(error.message)) return `${what}; mint one with \`roombus token --api secrets,admin\``;
+  return explainOpError(action, error);
 }
 
 const ADVICE: Partial<Record<ErrorName, string>> = {

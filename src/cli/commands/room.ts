@@ -2,9 +2,10 @@
 import { HelpRequest, UsageError, printable, type Command, type Io } from "../args.js";
 import { roomListenCommand } from "./room-listen.js";
 import { roomParticipantsCommand } from "./room-participants.js";
+import { roomSecretCommand } from "./room-secret.js";
 import { roomSendCommand } from "./room-send.js";
 
-const SUBCOMMANDS: readonly Command[] = [roomParticipantsCommand, roomSendCommand, roomListenCommand];
+const SUBCOMMANDS: readonly Command[] = [roomParticipantsCommand, roomSendCommand, roomListenCommand, roomSecretCommand];
 
 const USAGE = `Usage: roombus room <command> --room ROOM [flags]
 
@@ -20,7 +21,7 @@ Example:
 
 export const roomCommand: Command = {
   name: "room",
-  summary: "join a room: participants, send, listen",
+  summary: "join a room: participants, send, listen, secret",
   run: runRoom,
 };
 
