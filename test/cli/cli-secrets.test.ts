@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RoombusError, type RoomClient } from "../../src/client/index.js";
 import { startTestNode, TEST_ROOM, type TestNode } from "../helpers/start-test-node.js";
-import { assertBuilt, roomEnv, runCli, startCli, type CliResult } from "./cli-process.js";
+import { assertBuilt, roomEnv, runCli, startCli, type CliResult } from "../helpers/cli-process.js";
 
 const CANARY = "canary-7f3a9c-DO-NOT-PRINT";
 const bytes = (text: string) => Buffer.from(text, "utf8");

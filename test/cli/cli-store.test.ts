@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { newMasterKeyBase64 } from "../../src/secrets/keyring.js";
 import { startTestNode, TEST_ROOM } from "../helpers/start-test-node.js";
-import { assertBuilt, roomEnv, runCli } from "./cli-process.js";
+import { assertBuilt, roomEnv, runCli } from "../helpers/cli-process.js";
 
 const CANARY = "canary-audit-4b1e-DO-NOT-PRINT";
 const bytes = (text: string) => Buffer.from(text, "utf8");

@@ -7,11 +7,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { mintToken } from "../../src/auth/tokens.js";
+import { CLI } from "./cli-process.js";
 import { TEST_SECRET } from "./start-test-node.js";
 
-export const CLI = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
 
 export interface ServerProcess extends AsyncDisposable {
   child: ChildProcess;

@@ -22,6 +22,7 @@ import {
 } from "../args.js";
 import { jsonLine } from "../output.js";
 import { readValue, writeValue } from "../secret-values.js";
+import { roomSecretOAuthCommand } from "./room-secret-oauth.js";
 import { roomSecretRequestCommand } from "./room-secret-request.js";
 import { explainSecretsError, joinRoom, ROOM_FLAGS_HELP, ROOM_OPTIONS, type RoomFlags } from "./room-session.js";
 
@@ -327,6 +328,7 @@ const SUBCOMMANDS: readonly Command[] = [
   { name: "room secret exists", summary: "tell whether a secret exists (exit 0 or 1)", run: runExists },
   { name: "room secret delete", summary: "delete a secret", run: runDelete },
   roomSecretRequestCommand,
+  roomSecretOAuthCommand,
 ];
 
 const USAGE = `Usage: roombus room secret <command> --room ROOM [flags]

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ApiName } from "../../src/auth/grants.js";
-import type { TestNode } from "../helpers/start-test-node.js";
+import type { TestNode } from "./start-test-node.js";
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 export const CLI = join(ROOT, "dist/src/cli/main.js");
