@@ -19,7 +19,9 @@ apt_install() {
 }
 
 say "installing npm packages"
-npm ci --no-audit --no-fund
+# `npm install` rather than `npm ci`: npm leaves msgpackr's optional per-platform builds out of the lockfile on
+# Linux, and `npm ci` then refuses the lockfile as out of sync. `npm install` still follows the locked versions.
+npm install --no-audit --no-fund
 
 say "checking Redis"
 # Tests that kill and restart Redis start their own redis-server on a free port, so the binary must exist;
