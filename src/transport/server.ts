@@ -33,6 +33,8 @@ export class Transport {
   private readonly heartbeatTimer: NodeJS.Timeout;
   private draining = false;
   private readonly revokedJtis = new Set<string>();
+  /** Called when the last session is gone (the drain waits for it). */
+  private onEmpty: (() => void) | undefined;
 
   private constructor(private readonly options: TransportOptions) {
     this.wss = new WebSocketServer({
@@ -87,9 +89,14 @@ export class Transport {
     for (const session of this.sessions) {
       session.close(CLOSE_CODES.going_away, "server going away", "draining");
     }
-    const deadline = Date.now() + this.options.drainMs;
-    while (this.sessions.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    if (this.sessions.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.drainMs);
+        this.onEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
     await this.close();
   }
@@ -119,7 +126,10 @@ export class Transport {
     this.wss.handleUpgrade(request, socket, head, (ws: WebSocket) => {
       const session = new Session(ws, newId("p_"), newId("s_", 12), decision.room, decision.grants, this.options);
       this.sessions.add(session);
-      ws.once("close", () => this.sessions.delete(session));
+      ws.once("close", () => {
+        this.sessions.delete(session);
+        if (this.sessions.size === 0) this.onEmpty?.();
+      });
       session.start().catch((error: unknown) => {
         this.options.logger.error({ err: error }, "could not join a session to its room");
         session.close(CLOSE_CODES.going_away, "could not join the room; try again", "kicked");
