@@ -1,4 +1,5 @@
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -17,4 +18,6 @@ export default tseslint.config(
     },
   },
   { files: ["**/*.js"], ...tseslint.configs.disableTypeChecked },
+  // The answer page runs in browsers, as plain modules with msgpackr loaded as a global script.
+  { files: ["web/**/*.js"], languageOptions: { globals: { ...globals.browser } } },
 );

@@ -48,7 +48,7 @@ export async function startTestRedis(): Promise<TestRedis> {
     await new Promise<void>((resolve, reject) => {
       let output = "";
       const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 10_000);
-      proc.stdout!.on("data", (chunk: Buffer) => {
+      proc.stdout.on("data", (chunk: Buffer) => {
         output += chunk.toString();
         if (output.includes("Ready to accept connections")) {
           clearTimeout(timer);
