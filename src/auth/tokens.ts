@@ -112,7 +112,13 @@ function tokenErrorFrom(error: unknown): TokenError {
   }
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return new TokenError("bad_signature", "token algorithm not allowed");
   if (error instanceof joseErrors.JWKSNoMatchingKey) return new TokenError("bad_signature", "no key matches the token");
-  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || !(error instanceof joseErrors.JOSEError)) {
+  const keySetUnreachable =
+    error instanceof joseErrors.JWKSTimeout ||
+    error instanceof joseErrors.JWKSInvalid ||
+    // A non-200 answer from the key set URL: jose raises a generic error for it.
+    (error instanceof joseErrors.JOSEError && error.code === "ERR_JOSE_GENERIC" && /JSON Web Key Set/.test(error.message)) ||
+    !(error instanceof joseErrors.JOSEError);
+  if (keySetUnreachable) {
     return new TokenError("unavailable", "the token keys cannot be fetched right now");
   }
   return new TokenError("malformed", "token is malformed");

@@ -65,14 +65,16 @@ export class OAuthBroker {
 
   async request(room: Room, requester: LocalParticipant, args: OpArgs<"secrets.request_oauth_token">): Promise<TokenResult> {
     checkAllowed(requester.grants, args.oauth);
+    // The server's own callback is the operator's to configure (ROOMBUS_PUBLIC_URL); only a client's choice is checked.
+    if (args.redirect_uri !== undefined) checkEndpoint("redirect_uri", args.redirect_uri);
     const redirectUri = args.redirect_uri ?? this.callbackUrl();
-    checkEndpoint("redirect_uri", redirectUri);
+    // As with request_secret, the request names a live participant even when a stored credential answers it.
+    const asked = this.node.findParticipant(room, args.participant_id);
     const key = oauthKey(room.name, requester.grants.identity, args.oauth, args.delegate_to);
     if (args.refresh !== true) {
       const stored = await this.credentials.fresh(key);
       if (stored !== undefined) return toTokenResult(stored);
     }
-    const asked = this.node.findParticipant(room, args.participant_id);
     const stateSecret = randomBytes(24).toString("base64url");
     const stateHash = sha256(stateSecret);
     const verifier = args.oauth.no_pkce === true ? undefined : oauth.generateRandomCodeVerifier();
@@ -149,6 +151,7 @@ export class OAuthBroker {
     const code = query.get("code");
     if (code === null || code.length === 0) {
       this.requests.reject(record, new RoombusError("operation_failed", "the authorization server sent no code"));
+      this.requests.closePromptElsewhere(record, undefined, "cancelled");
       return { status: "failed", httpStatus: 400, message: "The authorization server sent no code." };
     }
     try {
@@ -190,15 +193,15 @@ export class OAuthBroker {
   /** Exchanges the code, stores the credential and answers the requester; a failure reaches both sides as 1008. */
   private async complete(record: RequestRecord, code: string, iss: string | undefined, answererId: string | undefined): Promise<void> {
     const details = record.details as unknown as OAuthRequestDetails;
-    const sealed = JSON.parse(
-      this.vault.keyring.open(Buffer.from(details.sealed, "base64"), sealedAad(details.state_hash)).toString("utf8"),
-    ) as SealedPart;
-    const client = sealed.client;
-    const issuer = issuerFor(client, iss);
-    const as = authorizationServer(client, issuer);
-    const oclient = oauthClient(client);
     let token: TokenResult;
     try {
+      const sealed = JSON.parse(
+        this.vault.keyring.open(Buffer.from(details.sealed, "base64"), sealedAad(details.state_hash)).toString("utf8"),
+      ) as SealedPart;
+      const client = sealed.client;
+      const issuer = issuerFor(client, iss);
+      const as = authorizationServer(client, issuer);
+      const oclient = oauthClient(client);
       const parameters = new URLSearchParams({ code });
       if (iss !== undefined) parameters.set("iss", iss);
       // state was checked above, against its stored hash; oauth4webapi still checks iss and the response shape.

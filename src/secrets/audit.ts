@@ -26,6 +26,9 @@ export function auditTarget(args: Record<string, unknown>): Record<string, strin
     "for_identity",
     "participant_id",
     "request_id",
+    "authorization_endpoint",
+    "client_id",
+    "owner",
   ]) {
     const value = args[field];
     if (typeof value === "string") target[field] = value;

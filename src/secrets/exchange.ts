@@ -69,17 +69,23 @@ export class SecretExchange {
   async provide(room: Room, answerer: LocalParticipant, args: OpArgs<"secrets.provide_secret">): Promise<void> {
     const record = await this.claim(room, answerer, args.request_id, "answered");
     const details = record.details as unknown as SecretRequestDetails;
-    await this.vault.write(
-      {
-        kind: "requested",
-        room: room.name,
-        owner: record.requesterIdentity,
-        url: details.url,
-        type: details.type,
-        delegatedTo: details.delegate_to ?? undefined,
-      },
-      { data: args.data, type: details.type },
-    );
+    try {
+      await this.vault.write(
+        {
+          kind: "requested",
+          room: room.name,
+          owner: record.requesterIdentity,
+          url: details.url,
+          type: details.type,
+          delegatedTo: details.delegate_to ?? undefined,
+        },
+        { data: args.data, type: details.type },
+      );
+    } catch (error) {
+      // The answer won but could not be stored: tell the requester now rather than at its deadline.
+      this.requests.reject(record, error instanceof RoombusError ? error : new RoombusError("unavailable", "the value could not be stored"));
+      throw error;
+    }
     this.requests.resolve(record, { data: args.data, type: details.type });
     this.requests.closePromptElsewhere(record, answerer.id);
   }

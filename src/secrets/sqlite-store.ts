@@ -125,7 +125,7 @@ export class SqliteStore implements SecretStore {
   async listRecords(room: string, identity: string): Promise<RecordListing> {
     const owned = (this.statements.listOwned.all(room, identity) as RecordRow[]).map(rowToRecord);
     const delegatedToMe = (this.statements.listDelegated.all(room, identity, identity) as RecordRow[]).map(rowToRecord);
-    const authorizedByMe = (this.statements.listAuthorized.all(room, identity, identity) as RecordRow[]).map(rowToRecord);
+    const authorizedByMe = (this.statements.listAuthorized.all({ room, identity }) as RecordRow[]).map(rowToRecord);
     return { owned, delegatedToMe, authorizedByMe };
   }
 
@@ -358,7 +358,8 @@ function prepare(db: SqliteDatabase) {
       "SELECT * FROM records WHERE room = ? AND delegated_to = ? AND owner <> ? ORDER BY owner, kind, part1, part2",
     ),
     listAuthorized: s(
-      "SELECT * FROM records WHERE room = ? AND authorized_by = ? AND owner <> ? ORDER BY owner, kind, part1, part2",
+      // A credential also delegated to the caller is already in its delegated list.
+      "SELECT * FROM records WHERE room = @room AND authorized_by = @identity AND owner <> @identity AND delegated_to <> @identity ORDER BY owner, kind, part1, part2",
     ),
     insertRequest: s("INSERT INTO requests (id, state, expires_at, purge_at, record) VALUES (?, 'pending', ?, ?, ?)"),
     getRequest: s("SELECT state, expires_at, record FROM requests WHERE id = ?"),

@@ -21,7 +21,6 @@ function assets(): Map<string, Asset> {
     ["/index.html", { file: join(web, "index.html"), type: "text/html; charset=utf-8" }],
     ["/app.js", { file: join(web, "app.js"), type: "text/javascript; charset=utf-8" }],
     ["/style.css", { file: join(web, "style.css"), type: "text/css; charset=utf-8" }],
-    ["/oauth-done.html", { file: join(web, "oauth-done.html"), type: "text/html; charset=utf-8" }],
     ["/vendor/msgpackr.js", { file: join(msgpackrDist, "index-no-eval.min.js"), type: "text/javascript; charset=utf-8" }],
   ]);
 }

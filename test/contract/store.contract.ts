@@ -92,6 +92,12 @@ export function storeContract(name: string, factory: () => StoreFactory): void {
         expect(person.owned).toHaveLength(0);
         expect((await store.listRecords("r", "agent")).authorizedByMe).toHaveLength(0);
         expect((await store.listRecords("other", "person")).authorizedByMe).toHaveLength(0);
+        // Authorized by and delegated to the same identity: listed once, as delegated.
+        const both: RecordKey = { ...key, delegatedTo: "person" };
+        await store.putRecord(both, { type: "oauth", sealed: bytes(2), authorizedBy: "person" });
+        const again = await store.listRecords("r", "person");
+        expect(again.authorizedByMe.map((r) => r.key)).toEqual([key]);
+        expect(again.delegatedToMe.map((r) => r.key)).toEqual([both]);
       });
     });
 
