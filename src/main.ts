@@ -119,7 +119,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const httpUrl = `http://${host}:${transport.port}`;
-  callbackUrl = `${config.publicUrl ?? httpUrl}${CALLBACK_PATH}`;
+  const wildcard = config.host === "0.0.0.0" || config.host === "::";
+  // A wildcard address is not one a browser can open: default to loopback, and say how to set the real one.
+  const publicUrl = config.publicUrl ?? (wildcard ? `http://127.0.0.1:${transport.port}` : httpUrl);
+  if (config.publicUrl === undefined && wildcard) {
+    logger.warn(`set ROOMBUS_PUBLIC_URL to the address browsers use; OAuth callbacks go to ${publicUrl}${CALLBACK_PATH} until then`);
+  }
+  callbackUrl = `${publicUrl}${CALLBACK_PATH}`;
   logger.info(
     { url: `ws://${host}:${transport.port}/rooms/{room}`, node: nodeId, backend: "embedded" },
     `roombus listening on ws://${host}:${transport.port}`,
