@@ -8,13 +8,14 @@ import { ConfigError } from "../config.js";
 import { isRoombusError } from "../protocol/errors.js";
 import { CliError, HelpRequest, oneLine, printable, processIo, UsageError, type Command, type Io } from "./args.js";
 import { auditCommand } from "./commands/audit.js";
+import { demoCommand } from "./commands/demo.js";
 import { keysCommand } from "./commands/keys.js";
 import { roomCommand } from "./commands/room.js";
 import { serveCommand } from "./commands/serve.js";
 import { tokenCommand } from "./commands/token.js";
 import { readVersion } from "./version.js";
 
-const COMMANDS: readonly Command[] = [serveCommand, tokenCommand, roomCommand, auditCommand, keysCommand];
+const COMMANDS: readonly Command[] = [serveCommand, tokenCommand, roomCommand, auditCommand, keysCommand, demoCommand];
 
 const USAGE = `Usage: roombus <command> [flags]
 
@@ -30,6 +31,8 @@ Commands:
   room secret          store, read, list and delete your secrets; ask another participant for one
   audit                print the audit trail of secrets ops (from the data directory)
   keys rotate          start a new data key and re-wrap all data keys under the current master key
+  demo oauth-provider  run a local demo OAuth authorization server to try \`room secret oauth\` with (not for
+                       production)
 
 Flags:
   -h, --help           show help (also after any command: roombus token --help)
