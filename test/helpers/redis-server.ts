@@ -64,7 +64,7 @@ export async function startTestRedis(): Promise<TestRedis> {
 
   const stop = async (): Promise<void> => {
     const proc = child;
-    if (proc === undefined || proc.exitCode !== null) return;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((resolve) => proc.once("exit", resolve));
     proc.kill("SIGKILL");
     await exited;
