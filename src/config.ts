@@ -42,6 +42,7 @@ const configSchema = z.object({
   ROOMBUS_RATE_BURST: intFrom(1, 1_000_000).default(2000),
   ROOMBUS_DRAIN_MS: intFrom(0, 600_000).default(10_000),
   ROOMBUS_OAUTH_TIMEOUT_MS: intFrom(100, 120_000).default(10_000),
+  ROOMBUS_NODE_TTL_MS: intFrom(300, 600_000).default(5_000),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -75,6 +76,8 @@ export interface Config {
   drainMs: number;
   /** How long a call to an OAuth token endpoint may take. */
   oauthTimeoutMs: number;
+  /** Cluster: a node that has not heart-beaten for this long is presumed dead and its participants leave. */
+  nodeTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -133,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     rateLimitBurst: c.ROOMBUS_RATE_BURST,
     drainMs: c.ROOMBUS_DRAIN_MS,
     oauthTimeoutMs: c.ROOMBUS_OAUTH_TIMEOUT_MS,
+    nodeTtlMs: c.ROOMBUS_NODE_TTL_MS,
   };
 }
 
@@ -165,6 +169,11 @@ export function resolveTokenKey(config: Config, options: { create: boolean }): R
   }
   if (config.jwksUrl !== undefined) {
     return { key: { kind: "jwks", url: config.jwksUrl }, secret: undefined, createdFile: undefined };
+  }
+  if (config.redisUrl !== undefined) {
+    throw new ConfigError(
+      "ROOMBUS_JWT_SECRET: required with ROOMBUS_REDIS_URL (every node must verify the same tokens), or set ROOMBUS_JWT_PUBLIC_KEY / ROOMBUS_JWKS_URL",
+    );
   }
   const path = dataDirSecretPath(config);
   let createdFile: string | undefined;

@@ -2,8 +2,13 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { createTokenVerifier } from "./auth/tokens.js";
+import type { Bus } from "./bus/bus.js";
 import { MemoryHub } from "./bus/memory-bus.js";
-import { MemoryPresence } from "./bus/presence.js";
+import { MemoryLiveness, MemoryPresence, type NodeLiveness, type PresenceDirectory } from "./bus/presence.js";
+import { createRedisBus } from "./bus/redis-bus.js";
+import { createRedisPresence } from "./bus/redis-presence.js";
+import { createRedisStore } from "./secrets/redis-store.js";
+import type { SecretStore } from "./secrets/secret-store.js";
 import { join } from "node:path";
 import { resolveMasterKeys, resolveTokenKey, type Config } from "./config.js";
 import { createLogger } from "./logger.js";
@@ -67,22 +72,29 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     clockToleranceSeconds: config.clockToleranceSeconds,
   });
 
-  if (config.redisUrl !== undefined) {
-    throw new Error("ROOMBUS_REDIS_URL: the Redis backend is not available in this version; unset it to run embedded");
-  }
   const masterKeys = resolveMasterKeys(config, { create: true });
   if (masterKeys.createdFile !== undefined) {
     logger.info({ file: masterKeys.createdFile }, "created an encryption key in the data directory (mode 0600); back it up");
   }
-  const store = new SqliteStore(join(config.dataDir, SQLITE_FILE));
+  const nodeId = randomBytes(6).toString("hex");
+  const { bus, presence, liveness, store, backend } =
+    config.redisUrl === undefined ? embeddedBackends(config, nodeId) : await redisBackends(config.redisUrl, nodeId, logger);
   const keyring = await openKeyring(store, masterKeys.masters);
   const vault = new Vault(store, keyring, logger);
   const audit = new AuditTrail(store, keyring, logger);
 
-  const nodeId = randomBytes(6).toString("hex");
-  const bus = new MemoryHub().bus<NodeMessage>(nodeId);
-  const presence = new MemoryPresence();
-  const node = new RoomNode({ bus, presence, logger, metrics });
+  const node = new RoomNode({
+    bus,
+    presence,
+    liveness,
+    nodeTtlMs: config.nodeTtlMs,
+    sealer: {
+      seal: (callId, plaintext) => keyring.seal(plaintext, `roombus.answer.v1:${callId}`),
+      open: (callId, sealed) => keyring.open(sealed, `roombus.answer.v1:${callId}`),
+    },
+    logger,
+    metrics,
+  });
   await node.start();
 
   const requests = new RequestExchange(node, vault);
@@ -127,7 +139,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
   callbackUrl = `${publicUrl}${CALLBACK_PATH}`;
   logger.info(
-    { url: `ws://${host}:${transport.port}/rooms/{room}`, node: nodeId, backend: "embedded" },
+    { url: `ws://${host}:${transport.port}/rooms/{room}`, node: nodeId, backend },
     `roombus listening on ws://${host}:${transport.port}`,
   );
   if (tokenKey.secret !== undefined) {
@@ -143,6 +155,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await bus.close();
       await presence.close();
       await store.close();
+      // In the Redis setup, presence and liveness are one object (closed above).
+      if ((liveness as unknown) !== presence) await liveness.close?.();
       logger.info("roombus stopped");
       logger.flush();
     })();
@@ -167,4 +181,32 @@ function routes(...list: Route[]): Route {
     for (const route of list) if (await route(request, response)) return true;
     return false;
   };
+}
+
+interface Backends {
+  bus: Bus<NodeMessage>;
+  presence: PresenceDirectory;
+  liveness: NodeLiveness & { close?(): Promise<void> };
+  store: SecretStore;
+  backend: "embedded" | "redis";
+}
+
+/** One process, no other service: the in-memory bus and presence, SQLite in the data directory. */
+function embeddedBackends(config: Config, nodeId: string): Backends {
+  const presence = new MemoryPresence();
+  return {
+    bus: new MemoryHub().bus<NodeMessage>(nodeId),
+    presence,
+    liveness: new MemoryLiveness(),
+    store: new SqliteStore(join(config.dataDir, SQLITE_FILE)),
+    backend: "embedded",
+  };
+}
+
+/** Many nodes on one Redis: pub/sub between nodes, presence and liveness in hashes, the store in Redis. */
+async function redisBackends(url: string, nodeId: string, logger: Logger): Promise<Backends> {
+  const bus = await createRedisBus<NodeMessage>({ url, nodeId, logger });
+  const presence = await createRedisPresence({ url, logger });
+  const store = await createRedisStore({ url, logger });
+  return { bus, presence, liveness: presence, store, backend: "redis" };
 }

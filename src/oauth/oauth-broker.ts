@@ -120,7 +120,7 @@ export class OAuthBroker {
     const found = await this.requests.find(args.request_id, "oauth", room.name);
     this.requests.checkAnswerer(found.record, answerer);
     const record = await this.requests.finish(args.request_id, "rejected");
-    this.decline(record, args.error, answerer.id);
+    await this.decline(record, args.error, answerer.id);
   }
 
   /** `GET /oauth/callback?code&state` (or `?error&state`): the authorization server's redirect, in the person's browser. */
@@ -138,7 +138,7 @@ export class OAuthBroker {
       const error = query.get("error");
       record = await this.requests.finish(requestId, error === null ? "answered" : "rejected");
       if (error !== null) {
-        this.decline(record, error, undefined);
+        await this.decline(record, error, undefined);
         return { status: "declined", requester: record.requesterIdentity };
       }
     } catch (error) {
@@ -150,7 +150,7 @@ export class OAuthBroker {
     }
     const code = query.get("code");
     if (code === null || code.length === 0) {
-      this.requests.reject(record, new RoombusError("operation_failed", "the authorization server sent no code"));
+      await this.requests.reject(record, new RoombusError("operation_failed", "the authorization server sent no code"));
       this.requests.closePromptElsewhere(record, undefined, "cancelled");
       return { status: "failed", httpStatus: 400, message: "The authorization server sent no code." };
     }
@@ -229,17 +229,17 @@ export class OAuthBroker {
           ? error
           : new RoombusError("operation_failed", `could not exchange the authorization code: ${describeExchangeError(error)}`);
       this.logger.warn({ room: record.room, requester: record.requesterIdentity, reason: failure.message }, "OAuth code exchange failed");
-      this.requests.reject(record, failure);
+      await this.requests.reject(record, failure);
       this.requests.closePromptElsewhere(record, undefined, "cancelled");
       throw failure;
     }
-    this.requests.resolve(record, token);
+    await this.requests.resolve(record, token);
     this.requests.closePromptElsewhere(record, answererId);
   }
 
-  private decline(record: RequestRecord, error: string | null | undefined, answererId: string | undefined): void {
+  private async decline(record: RequestRecord, error: string | null | undefined, answererId: string | undefined): Promise<void> {
     const because = error === undefined || error === null || error.length === 0 ? "" : ` (${error.slice(0, 200)})`;
-    this.requests.reject(record, new RoombusError("permission_denied", `the person declined the authorization${because}`));
+    await this.requests.reject(record, new RoombusError("permission_denied", `the person declined the authorization${because}`));
     this.requests.closePromptElsewhere(record, answererId);
   }
 }

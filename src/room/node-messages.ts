@@ -27,6 +27,8 @@ export type InboxMessage =
       frame: Uint8Array;
     }
   | { kind: "answer"; callId: string; ok: true; result: unknown }
-  | { kind: "answer"; callId: string; ok: false; error: WireError };
+  | { kind: "answer"; callId: string; ok: false; error: WireError }
+  /** An answer that may hold a secret: msgpack of `{ok, result | error}`, sealed bound to the call id. */
+  | { kind: "sealed_answer"; callId: string; sealed: Uint8Array };
 
 export type NodeMessage = RoomMessage | InboxMessage;

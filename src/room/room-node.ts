@@ -6,9 +6,10 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { Bus, Channel } from "../bus/bus.js";
-import type { ParticipantRecord, PresenceDirectory, ToolkitRecord } from "../bus/presence.js";
+import type { NodeLiveness, ParticipantRecord, PresenceDirectory, ToolkitRecord } from "../bus/presence.js";
 import { RoombusError, errorFromWire, type WireError } from "../protocol/errors.js";
 import type { LeaveReason } from "../protocol/events.js";
+import { decodeMsgpackMap, encodeMsgpack } from "../protocol/codec.js";
 import { encodeEvent } from "../protocol/frames.js";
 import { MAX_ATTRIBUTE_KEYS } from "../protocol/limits.js";
 import type { Metrics } from "../metrics.js";
@@ -35,9 +36,23 @@ interface HostedCall {
 export interface RoomNodeDeps {
   bus: Bus<NodeMessage>;
   presence: PresenceDirectory;
+  /** Which nodes are alive; a single node passes MemoryLiveness. */
+  liveness: NodeLiveness;
+  /** A node presumed dead after this long without a heartbeat (heartbeats go out three times as often). */
+  nodeTtlMs: number;
+  /** Seals answers that cross the bus (secret values, tokens). */
+  sealer?: AnswerSealer;
   logger: Logger;
   metrics: Metrics;
 }
+
+/** Encrypts an answer for the bus, bound to its call id. */
+export interface AnswerSealer {
+  seal(callId: string, plaintext: Uint8Array): Uint8Array;
+  open(callId: string, sealed: Uint8Array): Uint8Array;
+}
+
+export type Answer = { ok: true; result: unknown } | { ok: false; error: WireError };
 
 export function newId(prefix: string, bytes = 16): string {
   return prefix + randomBytes(bytes).toString("base64url");
@@ -53,6 +68,9 @@ export class RoomNode {
   /** Ended calls by id → host participant id (insertion order = age). */
   private readonly endedCalls = new Map<string, string>();
   private readonly sweepTimer: NodeJS.Timeout;
+  private livenessTimer: NodeJS.Timeout | undefined;
+  /** False after a heartbeat failed (the backend was unreachable): the next one that works re-announces presence. */
+  private heartbeatOk = true;
 
   constructor(private readonly deps: RoomNodeDeps) {
     this.nodeId = deps.bus.nodeId;
@@ -63,6 +81,63 @@ export class RoomNode {
 
   async start(): Promise<void> {
     await this.deps.bus.subscribe({ node: this.nodeId }, (message) => this.onInbox(message as InboxMessage));
+    await this.deps.liveness.heartbeat(this.nodeId, this.deps.nodeTtlMs);
+    this.livenessTimer = setInterval(() => void this.tickLiveness(), Math.max(50, Math.floor(this.deps.nodeTtlMs / 3)));
+    this.livenessTimer.unref();
+  }
+
+  /**
+   * One liveness round: heartbeat; after an outage, put this node's participants back (another node may have removed
+   * them while this node looked dead); then announce the participants of nodes that stopped heart-beating as left.
+   */
+  private async tickLiveness(): Promise<void> {
+    try {
+      await this.deps.liveness.heartbeat(this.nodeId, this.deps.nodeTtlMs);
+    } catch {
+      this.heartbeatOk = false;
+      return;
+    }
+    try {
+      if (!this.heartbeatOk) {
+        this.heartbeatOk = true;
+        await this.reannounce();
+      }
+      await this.removeDeadNodes();
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "liveness round failed");
+    }
+  }
+
+  private async reannounce(): Promise<void> {
+    for (const room of this.rooms.values()) {
+      for (const id of room.local.keys()) {
+        const record = room.participants.get(id);
+        if (record === undefined) continue;
+        await this.deps.presence.add(room.name, record);
+        await this.publish({ room: room.name }, { kind: "joined", room: room.name, participant: record });
+      }
+    }
+    this.deps.logger.info("presence re-announced after the backend came back");
+  }
+
+  private async removeDeadNodes(): Promise<void> {
+    const { liveness, presence } = this.deps;
+    for (const node of await liveness.listNodes()) {
+      if (node === this.nodeId || (await liveness.isAlive(node))) continue;
+      if (!(await liveness.claimDeadNode(node, this.nodeId, this.deps.nodeTtlMs))) continue;
+      let removed = 0;
+      for (const roomName of await liveness.roomsOf(node)) {
+        for (const record of await presence.list(roomName)) {
+          if (record.node !== node || !(await presence.remove(roomName, record.id))) continue;
+          removed++;
+          const room = this.rooms.get(roomName);
+          if (room !== undefined) this.applyLeft(room, record.id, "node_lost");
+          await this.publish({ room: roomName }, { kind: "left", room: roomName, participantId: record.id, reason: "node_lost" });
+        }
+      }
+      await liveness.forgetNode(node);
+      this.deps.logger.warn({ node, participants: removed }, "a node stopped heart-beating; its participants were announced as left");
+    }
   }
 
   room(name: string): Room | undefined {
@@ -232,14 +307,14 @@ export class RoomNode {
         },
       );
     }
-    return answer;
+    return { result: await answer };
   }
 
   /** The host's answer to a tool call it received. */
   async answerTool(
     host: LocalParticipant,
     callId: string,
-    answer: { ok: true; result: unknown } | { ok: false; error: WireError },
+    answer: Answer,
   ): Promise<void> {
     const call = this.hostedCalls.get(callId);
     if (call === undefined || call.hostParticipantId !== host.id) {
@@ -260,8 +335,28 @@ export class RoomNode {
     }
   }
 
+  /**
+   * Answers a waiting call wherever its requester is: on this node at once, on another through that node's inbox.
+   * A `sealed` answer crosses the bus encrypted and bound to the call id (it may hold a secret value), so Redis and
+   * its MONITOR never see it.
+   */
+  async settle(requesterNode: string, callId: string, answer: Answer, options: { sealed: boolean }): Promise<void> {
+    if (requesterNode === this.nodeId) {
+      this.settleCall(callId, answer);
+      return;
+    }
+    if (options.sealed) {
+      if (this.deps.sealer === undefined) throw new RoombusError("internal", "no answer sealer configured");
+      const sealed = this.deps.sealer.seal(callId, encodeMsgpack(answer));
+      await this.publish({ node: requesterNode }, { kind: "sealed_answer", callId, sealed });
+    } else {
+      await this.publish({ node: requesterNode }, { kind: "answer", callId, ...answer });
+    }
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
+    clearInterval(this.livenessTimer);
     this.pending.clear(new RoombusError("unavailable", "the server is shutting down"));
   }
 
@@ -323,14 +418,19 @@ export class RoomNode {
     this.pending.participantLeft({ room: room.name, id: participantId, identity: record.identity }, identityStillPresent);
   }
 
-  private settleCall(callId: string, answer: { ok: true; result: unknown } | { ok: false; error: WireError }): void {
-    if (answer.ok) this.pending.resolve(callId, { result: answer.result });
+  private settleCall(callId: string, answer: Answer): void {
+    if (answer.ok) this.pending.resolve(callId, answer.result);
     else this.pending.reject(callId, errorFromWire(answer.error));
   }
 
   private async publish(channel: Channel, message: NodeMessage): Promise<void> {
     const started = performance.now();
-    await this.deps.bus.publish(channel, message);
+    try {
+      await this.deps.bus.publish(channel, message);
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "bus publish failed");
+      throw new RoombusError("unavailable", "the message bus is unreachable; try again");
+    }
     this.deps.metrics.busPublishDuration.observe((performance.now() - started) / 1000);
   }
 
@@ -397,6 +497,19 @@ export class RoomNode {
       case "answer":
         this.settleCall(message.callId, message);
         break;
+      case "sealed_answer": {
+        const sealer = this.deps.sealer;
+        if (sealer === undefined || !this.pending.has(message.callId)) break;
+        try {
+          const decoded = decodeMsgpackMap(sealer.open(message.callId, message.sealed));
+          if (!decoded.ok) throw new Error(`sealed answer: ${decoded.reason}`);
+          this.settleCall(message.callId, decoded.value as unknown as Answer);
+        } catch (error) {
+          this.deps.logger.error({ err: error, callId: message.callId }, "a sealed answer did not open");
+          this.pending.reject(message.callId, new RoombusError("operation_failed", "the answer could not be read"));
+        }
+        break;
+      }
     }
   }
 

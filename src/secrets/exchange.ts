@@ -83,17 +83,17 @@ export class SecretExchange {
       );
     } catch (error) {
       // The answer won but could not be stored: tell the requester now rather than at its deadline.
-      this.requests.reject(record, error instanceof RoombusError ? error : new RoombusError("unavailable", "the value could not be stored"));
+      await this.requests.reject(record, error instanceof RoombusError ? error : new RoombusError("unavailable", "the value could not be stored"));
       throw error;
     }
-    this.requests.resolve(record, { data: args.data, type: details.type });
+    await this.requests.resolve(record, { data: args.data, type: details.type });
     this.requests.closePromptElsewhere(record, answerer.id);
   }
 
   async reject(room: Room, answerer: LocalParticipant, args: OpArgs<"secrets.reject_secret">): Promise<void> {
     const record = await this.claim(room, answerer, args.request_id, "rejected");
     const because = args.reason === undefined || args.reason.length === 0 ? "" : `: ${args.reason}`;
-    this.requests.reject(record, new RoombusError("permission_denied", `the participant declined the request${because}`));
+    await this.requests.reject(record, new RoombusError("permission_denied", `the participant declined the request${because}`));
     this.requests.closePromptElsewhere(record, answerer.id);
   }
 

@@ -93,19 +93,16 @@ export class RequestExchange {
         ? new RoombusError("not_found", "no such request")
         : new RoombusError("invalid_state", `the request is already ${finished.state}`);
     }
-    if (finished.record.requesterNode !== this.node.nodeId) {
-      throw new RoombusError("unavailable", "the requester is connected to another node, which this server cannot reach");
-    }
     return finished.record;
   }
 
-  /** Hands the answer to the waiting requester. */
-  resolve(record: RequestRecord, value: unknown): void {
-    this.node.pending.resolve(record.id, value);
+  /** Hands the answer to the waiting requester, on whichever node it is (sealed when it crosses the bus). */
+  resolve(record: RequestRecord, value: unknown): Promise<void> {
+    return this.node.settle(record.requesterNode, record.id, { ok: true, result: value }, { sealed: true });
   }
 
-  reject(record: RequestRecord, error: RoombusError): void {
-    this.node.pending.reject(record.id, error);
+  reject(record: RequestRecord, error: RoombusError): Promise<void> {
+    return this.node.settle(record.requesterNode, record.id, { ok: false, error: error.toWire() }, { sealed: true });
   }
 
   /**
