@@ -212,7 +212,14 @@ describe("room secret request", () => {
     const out = join(workDir, "requested.txt");
     const asked = bob.next("secrets.request_secret", { timeoutMs: 15_000 });
     const run = runCli(request("secret://to-file", "-o", out), alice);
-    await bob.secrets.provideSecret({ request_id: (await asked).request_id, data: bytes("filed") });
+    // If the CLI ends before bob is asked, fail with what it said rather than with a bare timeout.
+    const event = await Promise.race([
+      asked,
+      run.then((result) => {
+        throw new Error(`the CLI ended before bob was asked (exit ${result.code}): ${result.stderr}`);
+      }),
+    ]);
+    await bob.secrets.provideSecret({ request_id: event.request_id, data: bytes("filed") });
     expect((await run).code).toBe(0);
     expect(await readFile(out, "utf8")).toBe("filed");
     expect((await stat(out)).mode & 0o777).toBe(0o600);
