@@ -44,8 +44,8 @@ export interface RoombusServer {
   readonly httpUrl: string;
   /** `ws://host:port/rooms/{room}`. */
   roomUrl(room: string): string;
-  /** Closes every socket whose token has this `jti` (4401) and refuses the token from now on. */
-  revoke(jti: string): void;
+  /** Closes every socket whose token has this `jti` (4401), on every node, and refuses the token from now on. */
+  revoke(jti: string): Promise<void>;
   /** Stop accepting, close every socket with 1001, flush; resolves when done. */
   drain(): Promise<void>;
   /** Immediate shutdown (tests). */
@@ -129,6 +129,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     httpRoutes: routes(createWebPageRoutes(), createOAuthCallbackRoute(oauthBroker)),
   });
 
+  node.onRevoke = (jti) => transport.revoke(jti);
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const httpUrl = `http://${host}:${transport.port}`;
   const wildcard = config.host === "0.0.0.0" || config.host === "::";
@@ -167,7 +168,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     port: transport.port,
     httpUrl,
     roomUrl: (room) => `ws://${host}:${transport.port}/rooms/${encodeURIComponent(room)}`,
-    revoke: (jti) => transport.revoke(jti),
+    revoke: (jti) => node.revoke(jti),
     drain: () => stop("drain"),
     close: () => stop("close"),
   };

@@ -10,7 +10,8 @@
  * - Payloads are plain msgpack values (maps, arrays, strings, numbers, booleans, null, Uint8Array).
  */
 
-export type Channel = { readonly room: string } | { readonly node: string };
+/** A room's channel, one node's inbox, or the channel every node hears (operations such as token revocation). */
+export type Channel = { readonly room: string } | { readonly node: string } | { readonly everyNode: true };
 
 export type BusHandler<M> = (message: M) => void;
 
@@ -27,5 +28,7 @@ export interface Bus<M extends object = object> {
 
 /** The string form of a channel; `{room}` hash tags keep a room's channels on one Redis Cluster shard. */
 export function channelKey(channel: Channel): string {
-  return "room" in channel ? `rb:{${channel.room}}:room` : `rb:{node:${channel.node}}:inbox`;
+  if ("room" in channel) return `rb:{${channel.room}}:room`;
+  if ("node" in channel) return `rb:{node:${channel.node}}:inbox`;
+  return "rb:{nodes}:all";
 }

@@ -31,4 +31,7 @@ export type InboxMessage =
   /** An answer that may hold a secret: msgpack of `{ok, result | error}`, sealed bound to the call id. */
   | { kind: "sealed_answer"; callId: string; sealed: Uint8Array };
 
-export type NodeMessage = RoomMessage | InboxMessage;
+/** Heard by every node. */
+export type ControlMessage = { kind: "revoke"; jti: string };
+
+export type NodeMessage = RoomMessage | InboxMessage | ControlMessage;

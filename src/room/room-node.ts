@@ -14,7 +14,7 @@ import { encodeEvent } from "../protocol/frames.js";
 import { MAX_ATTRIBUTE_KEYS } from "../protocol/limits.js";
 import type { Metrics } from "../metrics.js";
 import type { LocalParticipant } from "./local-participant.js";
-import type { InboxMessage, NodeMessage, RoomMessage } from "./node-messages.js";
+import type { ControlMessage, InboxMessage, NodeMessage, RoomMessage } from "./node-messages.js";
 import { PendingRequests } from "./pending-requests.js";
 import { Room, toWireParticipant } from "./room.js";
 
@@ -79,8 +79,14 @@ export class RoomNode {
     this.sweepTimer.unref();
   }
 
+  /** Called for every token id revoked on any node (the transport closes that token's sockets here). */
+  onRevoke: (jti: string) => void = () => {};
+
   async start(): Promise<void> {
     await this.deps.bus.subscribe({ node: this.nodeId }, (message) => this.onInbox(message as InboxMessage));
+    await this.deps.bus.subscribe({ everyNode: true }, (message) => {
+      if ((message as ControlMessage).kind === "revoke") this.onRevoke((message as ControlMessage).jti);
+    });
     await this.deps.liveness.heartbeat(this.nodeId, this.deps.nodeTtlMs);
     this.livenessTimer = setInterval(() => void this.tickLiveness(), Math.max(50, Math.floor(this.deps.nodeTtlMs / 3)));
     this.livenessTimer.unref();
@@ -333,6 +339,12 @@ export class RoomNode {
     } else {
       await this.publish({ node: call.requesterNode }, { kind: "answer", callId, ...answer });
     }
+  }
+
+  /** Revokes a token id on every node: here at once, elsewhere through the bus. */
+  async revoke(jti: string): Promise<void> {
+    this.onRevoke(jti);
+    await this.publish({ everyNode: true }, { kind: "revoke", jti });
   }
 
   /**

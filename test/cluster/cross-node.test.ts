@@ -78,4 +78,15 @@ describe("two nodes, one room", () => {
     const again = await nodes.second.connect("agent", { room: "cross-3", api: ["secrets"] });
     expect(Buffer.from((await again.secrets.getRequestedSecret({ url: "secret://x" }))!.data).toString()).toBe("across nodes");
   });
+
+  it("closes a revoked token's sockets on every node", async () => {
+    await using nodes = await twoNodes("cross-4");
+    const onFirst = await nodes.first.connect("alice", { room: "cross-4", jti: "revoked-1" });
+    const onSecond = await nodes.second.connect("alice", { room: "cross-4", jti: "revoked-1" });
+    const other = await nodes.second.connect("bob", { room: "cross-4", jti: "kept-1" });
+    await nodes.first.server.revoke("revoked-1");
+    expect((await onFirst.closed).code).toBe(4401);
+    expect((await onSecond.closed).code).toBe(4401);
+    await expect(other.listParticipants()).resolves.toBeDefined();
+  });
 });

@@ -34,7 +34,7 @@ describe("revocation", () => {
     const second = await openRaw(node.server.roomUrl(TEST_ROOM), token);
     const other = await openRaw(node.server.roomUrl(TEST_ROOM), await node.token("bob", { jti: "jti-2" }));
     await Promise.all([first, second, other].map((s) => s.waitFor(isEvent("room.ready"))));
-    node.server.revoke("jti-1");
+    await node.server.revoke("jti-1");
     expect((await first.closed).code).toBe(4401);
     expect((await second.closed).code).toBe(4401);
     await expect(openRaw(node.server.roomUrl(TEST_ROOM), token)).rejects.toMatchObject({ status: 401 });
