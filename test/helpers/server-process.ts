@@ -11,7 +11,6 @@ import { mintToken } from "../../src/auth/tokens.js";
 import { CLI } from "./cli-process.js";
 import { TEST_SECRET } from "./start-test-node.js";
 
-
 export interface ServerProcess extends AsyncDisposable {
   child: ChildProcess;
   port: number;
@@ -19,6 +18,8 @@ export interface ServerProcess extends AsyncDisposable {
   lines: string[];
   exited: Promise<number | null>;
   token(identity: string, room: string, api?: ("messaging" | "toolkits" | "secrets" | "admin")[]): Promise<string>;
+  /** `ws://127.0.0.1:<port>/rooms/<room>`. */
+  roomUrl(room: string): string;
 }
 
 export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
@@ -51,8 +52,9 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
         { secret: new TextEncoder().encode(TEST_SECRET), issuer: "roombus", audience: "roombus" },
         { identity, room, api, ttlSeconds: 300 },
       ),
+    roomUrl: (room) => `ws://127.0.0.1:${port}/rooms/${room}`,
     async [Symbol.asyncDispose]() {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;
       await rm(dataDir, { recursive: true, force: true });
     },
