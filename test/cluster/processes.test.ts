@@ -55,11 +55,12 @@ describe("three processes on one Redis", () => {
     await waitForPeer(agent, tabTwo.participantId);
     const asked = [tabOne.next("secrets.request_secret"), tabTwo.next("secrets.request_secret")];
     const call = agent.secrets.requestSecret({ participant_id: tabOne.participantId, url: "secret://race" });
-    const [{ request_id }] = await Promise.all(asked);
+    const [first] = await Promise.all(asked);
+    const requestId = first!.request_id;
     const CANARY = "CANARY-crossing-redis-4471";
     const answers = await Promise.allSettled([
-      tabOne.secrets.provideSecret({ request_id: request_id, data: new TextEncoder().encode(CANARY) }),
-      tabTwo.secrets.provideSecret({ request_id: request_id, data: new TextEncoder().encode(CANARY) }),
+      tabOne.secrets.provideSecret({ request_id: requestId, data: new TextEncoder().encode(CANARY) }),
+      tabTwo.secrets.provideSecret({ request_id: requestId, data: new TextEncoder().encode(CANARY) }),
     ]);
     expect(answers.filter((a) => a.status === "fulfilled")).toHaveLength(1);
     expect(answers.find((a) => a.status === "rejected")).toMatchObject({ reason: { code: 1006 } });
