@@ -58,13 +58,13 @@ describe("roombus audit", () => {
     for (const output of [text.stdout, json.stdout, text.stderr, json.stderr]) expect(output).not.toContain(CANARY);
   });
 
-  it("says in one line when there is no store in the data directory, or the store is Redis", async () => {
+  it("says in one line when there is no store in the data directory, or Redis cannot be reached", async () => {
     const missing = await runCli(["audit", "--room", TEST_ROOM, "--data-dir", join(dataDir, "nothing-here")]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^roombus: no store at .*nothing-here\/roombus\.db \(did the server run with this --data-dir\?\)\n$/);
     const redis = await runCli(["audit", "--room", TEST_ROOM], { ROOMBUS_REDIS_URL: "redis://127.0.0.1:1" });
     expect(redis.code).toBe(1);
-    expect(redis.stderr).toMatch(/^roombus: ROOMBUS_REDIS_URL is set: .*Redis store.*\n$/);
+    expect(redis.stderr).toMatch(/^roombus: cannot reach Redis at redis:\/\/127\.0\.0\.1:1.*\n$/);
   });
 
   it("refuses a --since it cannot read (exit 2)", async () => {

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newMasterKeyBase64 } from "../../src/secrets/keyring.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { runCli } from "../helpers/cli-process.js";
 import { startTestNode } from "../helpers/start-test-node.js";
 
 let redis: TestRedis;
@@ -77,6 +78,12 @@ describe("two nodes, one room", () => {
     // The value was stored in Redis for the requester: readable from either node.
     const again = await nodes.second.connect("agent", { room: "cross-3", api: ["secrets"] });
     expect(Buffer.from((await again.secrets.getRequestedSecret({ url: "secret://x" }))!.data).toString()).toBe("across nodes");
+    // The audit trail lives in Redis too, and `roombus audit` reads it there.
+    const audit = await runCli(["audit", "--room", "cross-3", "--json"], { ROOMBUS_REDIS_URL: redis.url });
+    expect(audit.code).toBe(0);
+    const ops = audit.stdout.trim().split("\n").map((line) => (JSON.parse(line) as { op: string }).op);
+    expect(ops).toEqual(expect.arrayContaining(["secrets.request_secret", "secrets.provide_secret", "secrets.get_requested_secret"]));
+    expect(audit.stdout).not.toContain("across nodes");
   });
 
   it("closes a revoked token's sockets on every node", async () => {

@@ -1,11 +1,11 @@
 /**
- * `roombus audit`: the audit trail of secrets ops, read from the embedded store in the data directory (it works
+ * `roombus audit`: the audit trail of secrets ops, read from the server's store (SQLite in the data directory, or Redis; it works
  * while the server runs). Records hold who did what to which key and how it ended; never a value.
  */
 import type { AuditEntry } from "../../secrets/secret-store.js";
 import { checkIdentity, checkRoomName, parseFlags, parseIntegerFlag, printable, requireFlag, usageError, type Command, type Io } from "../args.js";
 import { jsonLine } from "../output.js";
-import { loadServerConfig, openEmbeddedStore } from "./embedded-store.js";
+import { loadServerConfig, openServerStore } from "./server-store.js";
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 100_000;
@@ -15,7 +15,8 @@ const USAGE = `Usage: roombus audit --room ROOM [flags]
 
 Prints the audit trail of secrets ops in a room, newest first, one line each: time, actor identity, participant id,
 op, the record key it named (key=value), and the outcome (an error name and code when it failed). Values never
-appear. Reads the embedded store in the server's data directory; it works while the server runs.
+appear. Reads the server's store (SQLite in the data directory, or Redis when ROOMBUS_REDIS_URL is set); it works
+while the server runs.
 
 Flags:
   --room ROOM          the room                                                    required
@@ -52,7 +53,7 @@ async function runAudit(argv: string[], io: Io): Promise<number> {
   const limit = values.limit === undefined ? DEFAULT_LIMIT : parseIntegerFlag("audit", "limit", values.limit, 1, MAX_LIMIT);
 
   const config = loadServerConfig(io.env, values["data-dir"]);
-  const store = openEmbeddedStore("audit", config);
+  const store = await openServerStore(config);
   let entries: AuditEntry[];
   try {
     entries = await store.queryAudit({ room, identity, since, limit });

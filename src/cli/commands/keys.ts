@@ -1,12 +1,12 @@
 /**
  * `roombus keys rotate`: a new data key encrypts from now on, and every data key is re-wrapped under the current
- * master key, so old master keys can leave the configuration. Works on the embedded store in the data directory.
+ * master key, so old master keys can leave the configuration. Works on the server's store: SQLite in the data directory, or Redis with ROOMBUS_REDIS_URL.
  */
 import { resolveMasterKeys } from "../../config.js";
 import { rotateKeys, type RotationReport } from "../../secrets/key-management.js";
 import { KeyringError } from "../../secrets/keyring.js";
 import { CliError, HelpRequest, UsageError, parseFlags, printable, type Command, type Io } from "../args.js";
-import { loadServerConfig, openEmbeddedStore } from "./embedded-store.js";
+import { loadServerConfig, openServerStore } from "./server-store.js";
 
 const ROTATE_USAGE = `Usage: roombus keys rotate [flags]
 
@@ -38,8 +38,7 @@ const rotateCommand: Command = {
 async function runRotate(argv: string[], io: Io): Promise<number> {
   const values = parseFlags("keys rotate", ROTATE_USAGE, ROTATE_OPTIONS, argv);
   const config = loadServerConfig(io.env, values["data-dir"]);
-  // The Redis check comes first: without it, resolveMasterKeys would ask for a key this command cannot use anyway.
-  const store = openEmbeddedStore("keys rotate", config);
+  const store = await openServerStore(config);
   let report: RotationReport;
   try {
     const { masters } = resolveMasterKeys(config, { create: false });
@@ -67,7 +66,8 @@ const SUBCOMMANDS: readonly Command[] = [rotateCommand];
 
 const USAGE = `Usage: roombus keys <command> [flags]
 
-Manages the keys that encrypt secrets at rest in the embedded store (the Redis store is not supported yet).
+Manages the keys that encrypt secrets at rest in the server's store (SQLite in the data directory, or Redis when
+ROOMBUS_REDIS_URL is set).
 
 Commands:
 ${SUBCOMMANDS.map((command) => `  ${command.name.slice("keys ".length).padEnd(20)}${command.summary}`).join("\n")}

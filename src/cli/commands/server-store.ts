@@ -1,8 +1,10 @@
-/** What `audit` and `keys rotate` share: the server's configuration and its embedded store, opened from the CLI. */
+/** What `audit` and `keys rotate` share: the server's configuration and its store (SQLite or Redis), opened from the CLI. */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig, type Config } from "../../config.js";
 import { SQLITE_FILE } from "../../main.js";
+import { createRedisStore } from "../../secrets/redis-store.js";
+import type { SecretStore } from "../../secrets/secret-store.js";
 import { SqliteStore } from "../../secrets/sqlite-store.js";
 import { CliError } from "../args.js";
 
@@ -12,12 +14,16 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, dataDir: string | undef
 }
 
 /**
- * Opens the embedded store of the data directory. Refuses (one line) with a Redis backend, which this command
- * cannot read yet, and when the file is missing: opening would create an empty store, which helps nobody.
+ * Opens the store the server uses: Redis when ROOMBUS_REDIS_URL is set, else the data directory's SQLite file,
+ * refused (one line) when missing: opening would create an empty store, which helps nobody.
  */
-export function openEmbeddedStore(command: string, config: Config): SqliteStore {
+export async function openServerStore(config: Config): Promise<SecretStore> {
   if (config.redisUrl !== undefined) {
-    throw new CliError(`ROOMBUS_REDIS_URL is set: \`roombus ${command}\` does not support the Redis store yet`);
+    try {
+      return await createRedisStore({ url: config.redisUrl });
+    } catch (error) {
+      throw new CliError(error instanceof Error ? error.message : "cannot reach Redis");
+    }
   }
   const path = join(config.dataDir, SQLITE_FILE);
   if (!existsSync(path)) throw new CliError(`no store at ${path} (did the server run with this --data-dir?)`);
