@@ -53,7 +53,11 @@ describe("Redis outage during cross-node exchanges", () => {
     // Kill Redis while the exchanges are in flight, then bring it back.
     await expect.poll(() => acknowledged.size, { timeout: 10_000, interval: 5 }).toBeGreaterThan(20);
     await redis.kill();
+    // /readyz tells a load balancer this node cannot serve secrets now, then that it can again.
+    const readyz = () => fetch(`http://127.0.0.1:${second.port}/readyz`).then((r) => r.status);
+    await expect.poll(readyz, { timeout: 5000, interval: 20 }).toBe(503);
     await redis.restart();
+    await expect.poll(readyz, { timeout: 10_000, interval: 50 }).toBe(200);
     const outcomes = await Promise.all(calls);
 
     // Every call ended, by its deadline plus the SDK's grace.
