@@ -112,4 +112,20 @@ describe("three processes on one Redis", () => {
     expect(Date.now() - killedAt).toBeLessThan(NODE_TTL_MS + 1000);
     await expect(call).rejects.toMatchObject({ code: 1010 });
   });
+
+  it("drains a node on SIGTERM: its sockets get 1001, the others see them leave, the process exits 0", async () => {
+    await using c = await cluster(2);
+    const [n1, n2] = c.nodes as [ServerProcess, ServerProcess];
+    const stays = await c.join(n1, "stays", "p4");
+    const moves = await c.join(n2, "moves", "p4");
+    await waitForPeer(stays, moves.participantId);
+    const left = stays.next("participant.left");
+    n2.child.kill("SIGTERM");
+    expect((await moves.closed).code).toBe(1001);
+    expect(await left).toEqual({ participant_id: moves.participantId, reason: "draining" });
+    expect(await n2.exited).toBe(0);
+    // The client reconnects to the node that stays, as a load balancer would send it.
+    const back = await c.join(n1, "moves", "p4");
+    await waitForPeer(stays, back.participantId);
+  });
 });
