@@ -20,6 +20,7 @@ const configSchema = z.object({
   ROOMBUS_PORT: intFrom(0, 65535).default(8765),
   ROOMBUS_DATA_DIR: z.string().min(1).default("./.roombus"),
   ROOMBUS_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  ROOMBUS_REDIS_SHARDED: z.enum(["true", "false"]).default("false"),
   ROOMBUS_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   ROOMBUS_JWT_PUBLIC_KEY: z.string().includes("BEGIN PUBLIC KEY", { message: "must be a PEM public key" }).optional(),
   ROOMBUS_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -53,6 +54,8 @@ export interface Config {
   port: number;
   dataDir: string;
   redisUrl: string | undefined;
+  /** Sharded pub/sub (SPUBLISH/SSUBSCRIBE), for Redis Cluster. */
+  redisSharded: boolean;
   jwtSecret: string | undefined;
   jwtPublicKey: string | undefined;
   jwksUrl: string | undefined;
@@ -114,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     port: c.ROOMBUS_PORT,
     dataDir: resolve(c.ROOMBUS_DATA_DIR),
     redisUrl: c.ROOMBUS_REDIS_URL,
+    redisSharded: c.ROOMBUS_REDIS_SHARDED === "true",
     jwtSecret: c.ROOMBUS_JWT_SECRET,
     jwtPublicKey: c.ROOMBUS_JWT_PUBLIC_KEY,
     jwksUrl: c.ROOMBUS_JWKS_URL,

@@ -78,7 +78,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
   const nodeId = randomBytes(6).toString("hex");
   const { bus, presence, liveness, store, backend } =
-    config.redisUrl === undefined ? embeddedBackends(config, nodeId) : await redisBackends(config.redisUrl, nodeId, logger);
+    config.redisUrl === undefined
+      ? embeddedBackends(config, nodeId)
+      : await redisBackends(config.redisUrl, config.redisSharded, nodeId, logger);
   const keyring = await openKeyring(store, masterKeys.masters);
   const vault = new Vault(store, keyring, logger);
   const audit = new AuditTrail(store, keyring, logger);
@@ -205,8 +207,8 @@ function embeddedBackends(config: Config, nodeId: string): Backends {
 }
 
 /** Many nodes on one Redis: pub/sub between nodes, presence and liveness in hashes, the store in Redis. */
-async function redisBackends(url: string, nodeId: string, logger: Logger): Promise<Backends> {
-  const bus = await createRedisBus<NodeMessage>({ url, nodeId, logger });
+async function redisBackends(url: string, sharded: boolean, nodeId: string, logger: Logger): Promise<Backends> {
+  const bus = await createRedisBus<NodeMessage>({ url, nodeId, sharded, logger });
   const presence = await createRedisPresence({ url, logger });
   const store = await createRedisStore({ url, logger });
   return { bus, presence, liveness: presence, store, backend: "redis" };

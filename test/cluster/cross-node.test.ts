@@ -17,8 +17,13 @@ afterAll(async () => {
   await redis[Symbol.asyncDispose]();
 });
 
-async function twoNodes(room: string) {
-  const settings = { ROOMBUS_REDIS_URL: redis.url, ROOMBUS_ENCRYPTION_KEY: encryptionKey, ROOMBUS_NODE_TTL_MS: "900" };
+async function twoNodes(room: string, sharded = false) {
+  const settings = {
+    ROOMBUS_REDIS_URL: redis.url,
+    ROOMBUS_ENCRYPTION_KEY: encryptionKey,
+    ROOMBUS_NODE_TTL_MS: "900",
+    ROOMBUS_REDIS_SHARDED: String(sharded),
+  };
   const first = await startTestNode(settings);
   const second = await startTestNode(settings);
   return {
@@ -33,8 +38,8 @@ async function twoNodes(room: string) {
 }
 
 describe("two nodes, one room", () => {
-  it("shows presence across nodes and delivers send and broadcast in order", async () => {
-    await using nodes = await twoNodes("cross-1");
+  it.each([false, true])("shows presence across nodes and delivers send and broadcast in order (sharded pub/sub: %s)", async (sharded) => {
+    await using nodes = await twoNodes("cross-1", sharded);
     const alice = await nodes.first.connect("alice", { room: "cross-1" });
     const joined = alice.next("participant.joined");
     const bob = await nodes.second.connect("bob", { room: "cross-1" });
