@@ -25,7 +25,7 @@ import {
   SILENT_LOGGER,
   watchRedisConnection,
   type RedisLogger,
-} from "./redis-connection.js";
+} from "../redis/connection.js";
 
 export interface RedisBusOptions {
   /** `redis://` or `rediss://`; its password never appears in an error or a log line. */

@@ -23,7 +23,7 @@ import {
   SILENT_LOGGER,
   watchRedisConnection,
   type RedisLogger,
-} from "./redis-connection.js";
+} from "../redis/connection.js";
 
 export const NODES_KEY = "rb:nodes";
 

@@ -8,7 +8,7 @@
  * loses nothing, the kernel still has the pages). The test helper runs `always`; a deployment that promises
  * "acknowledged means stored" through host crashes should too.
  *
- * Failure: commands never wait for a connection (the shared options of src/bus/redis-connection.ts).
+ * Failure: commands never wait for a connection (the shared options of src/redis/connection.ts).
  * `enableOfflineQueue: false` makes a command issued while Redis is unreachable reject at once; a command in flight
  * when the connection drops rejects on that drop and is never re-sent after reconnect
  * (`autoResendUnfulfilledCommands: false`: a conditional write or a finishRequest run twice would report the wrong
@@ -29,7 +29,7 @@ import {
   redactRedisUrl,
   watchRedisConnection,
   type RedisLogger,
-} from "../bus/redis-connection.js";
+} from "../redis/connection.js";
 import type { WrappedDataKey } from "./keyring.js";
 import { canonicalKey, keyParts, type RecordKey } from "./record-key.js";
 import { MAX_TIMEOUT_MS } from "../protocol/limits.js";
@@ -86,7 +86,7 @@ export class RedisStoreError extends Error {
 }
 
 /**
- * Connects to Redis at `url` with the options every roombus connection uses (redis-connection.ts: no offline queue,
+ * Connects to Redis at `url` with the options every roombus connection uses (src/redis/connection.ts: no offline queue,
  * in-flight commands rejected when the connection drops and never re-sent, a dead socket detected after 5 s),
  * checks it with PING and returns the store, which owns the connection and quits it on close. Fails with
  * "cannot reach Redis at <url without password>: <reason>".
