@@ -1,5 +1,5 @@
-/** What every Redis connection of roombus shares (bus, presence, store): options, connecting, logging, password-free URLs. */
- * What the Redis-backed Bus and PresenceDirectory share: one set of connection options (fail fast while Redis is
+/**
+ * What every Redis connection of roombus (bus, presence, store) shares: one set of connection options (fail fast while Redis is
  * down, never queue), a start that reports an unreachable Redis in one line, logging of connection state changes,
  * and URL redaction so a password never reaches a message or a log.
  */
