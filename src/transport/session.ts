@@ -3,6 +3,7 @@
  * limit, the outbound buffer cap, token expiry, heartbeats) and hands decoded requests to the router.
  * Kept small on purpose: an idle session is a few fields and one timer.
  */
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import { WebSocket, type RawData } from "ws";
 import type { Grants } from "../auth/grants.js";
@@ -17,6 +18,8 @@ import { TokenBucket } from "./rate-limiter.js";
 
 /** setTimeout takes at most 2^31-1 ms; longer expiries are re-armed when they come due. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Held writes are sent as soon as they reach this many bytes. */
+const CORK_FLUSH_BYTES = 64 * 1024;
 /** How long a socket closed by the server may take to finish the closing handshake before it is cut. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -38,6 +41,8 @@ export class Session implements LocalParticipant {
   private leaveReason: LeaveReason = "closed";
   private readonly limiter: TokenBucket;
   private refusedInARow = 0;
+  /** The socket while its writes are held until the end of this turn of the event loop. */
+  private corkedSocket: Socket | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private log: Logger | undefined;
 
@@ -85,7 +90,30 @@ export class Session implements LocalParticipant {
       this.close(CLOSE_CODES.slow_consumer, "slow consumer: outbound buffer over its cap", "slow_consumer");
       return;
     }
+    this.cork();
     this.ws.send(frame);
+    // Held bytes count as buffered: past a little, send them now, so a healthy reader never looks slow.
+    if (this.corkedSocket !== undefined && this.corkedSocket.writableLength >= CORK_FLUSH_BYTES) {
+      this.corkedSocket.uncork();
+      this.corkedSocket.cork();
+    }
+  }
+
+  /**
+   * Holds this socket's writes until the end of the current turn of the event loop, so the frames one turn produces
+   * (responses to a burst of requests, events) leave in one writev instead of one system call each. The socket
+   * writes half the server's time under load otherwise. `ws` has no public cork, so this reaches its socket.
+   */
+  private cork(): void {
+    if (this.corkedSocket !== undefined) return;
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (socket === undefined) return;
+    this.corkedSocket = socket;
+    socket.cork();
+    setImmediate(() => {
+      this.corkedSocket = undefined;
+      socket.uncork();
+    });
   }
 
   close(code: number, reason: string, leaveReason: LeaveReason): void {
