@@ -41,8 +41,9 @@ export class Session implements LocalParticipant {
   private leaveReason: LeaveReason = "closed";
   private readonly limiter: TokenBucket;
   private refusedInARow = 0;
-  /** The socket while its writes are held until the end of this turn of the event loop. */
-  private corkedSocket: Socket | undefined;
+  /** Writes in this turn of the event loop: none yet, one sent at once, or more held (corked) until its end. */
+  private turn: "idle" | "wrote" | "corked" = "idle";
+  private socket: Socket | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private log: Logger | undefined;
 
@@ -90,31 +91,37 @@ export class Session implements LocalParticipant {
       this.close(CLOSE_CODES.slow_consumer, "slow consumer: outbound buffer over its cap", "slow_consumer");
       return;
     }
-    this.cork();
+    this.beforeWrite();
     this.ws.send(frame);
     // Held bytes count as buffered: past a little, send them now, so a healthy reader never looks slow.
-    if (this.corkedSocket !== undefined && this.corkedSocket.writableLength >= CORK_FLUSH_BYTES) {
-      this.corkedSocket.uncork();
-      this.corkedSocket.cork();
+    if (this.turn === "corked" && this.socket !== undefined && this.socket.writableLength >= CORK_FLUSH_BYTES) {
+      this.socket.uncork();
+      this.socket.cork();
     }
   }
 
   /**
-   * Holds this socket's writes until the end of the current turn of the event loop, so the frames one turn produces
-   * (responses to a burst of requests, events) leave in one writev instead of one system call each. The socket
-   * writes half the server's time under load otherwise. `ws` has no public cork, so this reaches its socket.
+   * The first frame of a turn of the event loop leaves at once (no added latency); later frames of the same turn are
+   * held and leave together in one writev when the turn ends. Under load the socket writes would otherwise take half
+   * the server's time, one system call per frame. `ws` has no public cork, so this reaches its socket.
    */
-  private cork(): void {
-    if (this.corkedSocket !== undefined) return;
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (socket === undefined) return;
-    this.corkedSocket = socket;
-    socket.cork();
-    setImmediate(() => {
-      this.corkedSocket = undefined;
-      socket.uncork();
-    });
+  private beforeWrite(): void {
+    if (this.turn === "corked") return;
+    if (this.turn === "idle") {
+      this.turn = "wrote";
+      setImmediate(this.endTurn);
+      return;
+    }
+    this.socket ??= (this.ws as unknown as { _socket?: Socket })._socket;
+    if (this.socket === undefined) return;
+    this.socket.cork();
+    this.turn = "corked";
   }
+
+  private readonly endTurn = (): void => {
+    if (this.turn === "corked") this.socket?.uncork();
+    this.turn = "idle";
+  };
 
   close(code: number, reason: string, leaveReason: LeaveReason): void {
     if (this.ws.readyState === WebSocket.CLOSED || this.ws.readyState === WebSocket.CLOSING) return;
