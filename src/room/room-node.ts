@@ -65,6 +65,8 @@ export class RoomNode {
   /** Rooms whose first local join is still loading the room's participants from the directory. */
   private readonly loading = new Map<string, Promise<Room>>();
   private readonly hostedCalls = new Map<string, HostedCall>();
+  /** Departures being announced right now. */
+  private readonly leaving = new Set<Promise<void>>();
   /** Ended calls by id → host participant id (insertion order = age). */
   private readonly endedCalls = new Map<string, string>();
   private readonly sweepTimer: NodeJS.Timeout;
@@ -199,8 +201,17 @@ export class RoomNode {
         this.deps.logger.warn({ err: error, room: room.name }, "could not unsubscribe from a room channel");
       });
     }
-    await this.deps.presence.remove(room.name, participant.id);
-    await this.publish({ room: room.name }, { kind: "left", room: room.name, participantId: participant.id, reason });
+    // Announced and removed together; tracked so a shutdown waits for them before the bus closes.
+    const announced = Promise.all([
+      this.publish({ room: room.name }, { kind: "left", room: room.name, participantId: participant.id, reason }),
+      this.deps.presence.remove(room.name, participant.id),
+    ]).then(() => undefined);
+    this.leaving.add(announced);
+    try {
+      await announced;
+    } finally {
+      this.leaving.delete(announced);
+    }
   }
 
   /** Replaces a participant's attributes (null values remove a key) and announces the new set. */
@@ -369,6 +380,8 @@ export class RoomNode {
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     clearInterval(this.livenessTimer);
+    // Departures still being announced (a drain closes every socket at once) must reach the bus before it closes.
+    await Promise.allSettled([...this.leaving]);
     this.pending.clear(new RoombusError("unavailable", "the server is shutting down"));
   }
 
