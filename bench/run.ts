@@ -21,6 +21,7 @@ import type WebSocket from "ws";
 import { mintToken } from "../src/auth/tokens.js";
 import { encodeRequest, type ServerFrame } from "../src/protocol/frames.js";
 import type { ChildStats } from "./lib/child-ipc.js";
+import { createPhaseRunner, fixed, int, type PhaseContext } from "./lib/phases.js";
 import { killAllChildren, spawnServer, type ServerChild } from "./lib/children.js";
 import { connectRoombus, onFrames, openSocket, SocketSet, type RoombusConnection } from "./lib/clients.js";
 import { diffHeapSnapshots, formatHeapDiff, type HeapDiff } from "./lib/heap.js";
@@ -172,58 +173,12 @@ function log(line: string): void {
   process.stderr.write(`[bench ${seconds}s] ${line}\n`);
 }
 
-const int = (value: number): string => Math.round(value).toLocaleString("en-US");
-const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
 
 // ---------------------------------------------------------------- phases
 
-interface PhaseContext {
-  signal: AbortSignal;
-  sockets: SocketSet;
-  /** Runs `fn` every `ms` until the phase ends. */
-  every(ms: number, fn: () => void): void;
-}
-
-const failures: { phase: string; error: string }[] = [];
-
-/** Runs one phase under a hard deadline; a failure is recorded and the run goes on with the next phase. */
-async function runPhase<T>(
-  name: string,
-  deadlineMs: number,
-  child: ServerChild | undefined,
-  body: (ctx: PhaseContext) => Promise<T>,
-): Promise<T | undefined> {
-  const controller = new AbortController();
-  const sockets = new SocketSet();
-  const timers: NodeJS.Timeout[] = [];
-  let deadlineTimer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    deadlineTimer = setTimeout(() => reject(new Error(`over its ${deadlineMs / 1000} s deadline`)), deadlineMs);
-  });
-  const ctx: PhaseContext = {
-    signal: controller.signal,
-    sockets,
-    every: (ms, fn) => void timers.push(setInterval(fn, ms)),
-  };
-  log(`${name}: start`);
-  try {
-    const racers: Promise<T>[] = [body(ctx), deadline];
-    if (child !== undefined) racers.push(child.died);
-    const result = await Promise.race(racers);
-    log(`${name}: done`);
-    return result;
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    failures.push({ phase: name, error: message });
-    log(`${name}: FAILED: ${message}`);
-    return undefined;
-  } finally {
-    clearTimeout(deadlineTimer);
-    for (const timer of timers) clearInterval(timer);
-    controller.abort();
-    sockets.terminateAll();
-  }
-}
+const phases = createPhaseRunner(log);
+const failures = phases.failures;
+const runPhase = phases.run;
 
 /** A closed loop: one message out, wait for its round trip, repeat. Resolves to the measured samples (ms). */
 function closedLoop(

@@ -34,8 +34,9 @@ import Database from "better-sqlite3";
 import type WebSocket from "ws";
 import { mintToken } from "../src/auth/tokens.js";
 import { encodeRequest, type ServerFrame } from "../src/protocol/frames.js";
+import { createPhaseRunner, fixed, int, type PhaseContext } from "./lib/phases.js";
 import { killAllChildren, spawnServer, type ServerChild } from "./lib/children.js";
-import { connectRoombus, onFrames, openSocket, SocketSet, type RoombusConnection } from "./lib/clients.js";
+import { connectRoombus, onFrames, openSocket, type RoombusConnection } from "./lib/clients.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./lib/profile.js";
 import { summarize, type Summary } from "./lib/stats.js";
 import { describeMachine, hasCommand, pinSelf, readCpuTimes, sampleMachineBusy, type MachineInfo } from "./lib/system.js";
@@ -188,8 +189,6 @@ function log(line: string): void {
   process.stderr.write(`[bench-secrets ${seconds}s] ${line}\n`);
 }
 
-const int = (value: number): string => (Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "n/a");
-const fixed = (value: number, digits = 1): string => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
 /** A duration in ms, shown in µs below 1 ms. */
 const dur = (ms: number | undefined): string =>
   ms === undefined || !Number.isFinite(ms) ? "n/a" : ms < 1 ? `${Math.round(ms * 1000)} µs` : `${ms.toFixed(2)} ms`;
@@ -197,53 +196,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolveSleep) => setTi
 
 // ---------------------------------------------------------------- phases
 
-interface PhaseContext {
-  signal: AbortSignal;
-  sockets: SocketSet;
-  /** Runs `fn` every `ms` until the phase ends. */
-  every(ms: number, fn: () => void): void;
-}
-
-const failures: { phase: string; error: string }[] = [];
-
-/** Runs one phase under a hard deadline; a failure is recorded and the run goes on with the next phase. */
-async function runPhase<T>(
-  name: string,
-  deadlineMs: number,
-  child: ServerChild | undefined,
-  body: (ctx: PhaseContext) => Promise<T>,
-): Promise<T | undefined> {
-  const controller = new AbortController();
-  const sockets = new SocketSet();
-  const timers: NodeJS.Timeout[] = [];
-  let deadlineTimer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    deadlineTimer = setTimeout(() => reject(new Error(`over its ${deadlineMs / 1000} s deadline`)), deadlineMs);
-  });
-  const ctx: PhaseContext = {
-    signal: controller.signal,
-    sockets,
-    every: (ms, fn) => void timers.push(setInterval(fn, ms)),
-  };
-  log(`${name}: start`);
-  try {
-    const racers: Promise<T>[] = [body(ctx), deadline];
-    if (child !== undefined) racers.push(child.died);
-    const result = await Promise.race(racers);
-    log(`${name}: done`);
-    return result;
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    failures.push({ phase: name, error: message });
-    log(`${name}: FAILED: ${message}`);
-    return undefined;
-  } finally {
-    clearTimeout(deadlineTimer);
-    for (const timer of timers) clearInterval(timer);
-    controller.abort();
-    sockets.terminateAll();
-  }
-}
+const phases = createPhaseRunner(log);
+const failures = phases.failures;
+const runPhase = phases.run;
 
 /** Where the CPU went during a measured window, in percent of one core. */
 interface CpuShare {
