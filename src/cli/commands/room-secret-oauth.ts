@@ -17,7 +17,7 @@ import {
   type Command,
   type Io,
 } from "../args.js";
-import { explainSecretsError, joinRoom, ROOM_FLAGS_HELP } from "./room-session.js";
+import { explainSecretsError, joinRoom, noSuchParticipant, ROOM_FLAGS_HELP } from "./room-session.js";
 
 const DEFAULT_TIMEOUT_SECONDS = 600;
 /** PROTOCOL.md §6: an authorization's state lives at most 10 minutes. */
@@ -109,11 +109,7 @@ async function runOAuth(argv: string[], io: Io): Promise<number> {
   const client = await joinRoom(command, { room: values.room, url: values.url, token: values.token }, io.env);
   try {
     const asked = client.participants.get(participantId);
-    if (asked === undefined) {
-      throw new CliError(
-        `there is no participant ${printable(participantId)} in room ${client.room}: run \`roombus room participants --room ${client.room}\``,
-      );
-    }
+    if (asked === undefined) throw noSuchParticipant(participantId, client.room);
     const who = printable(asked.identity);
     if (values.refresh !== true) io.err(`asking ${who} to authorize ${printable(clientId)} (unless a valid token is stored)…`);
     else io.err(`asking ${who} to authorize ${printable(clientId)}…`);

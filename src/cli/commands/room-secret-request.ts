@@ -17,7 +17,7 @@ import {
   type Io,
 } from "../args.js";
 import { writeValue } from "../secret-values.js";
-import { DEFAULT_URL, explainSecretsError, joinRoom } from "./room-session.js";
+import { DEFAULT_URL, explainSecretsError, joinRoom, noSuchParticipant } from "./room-session.js";
 
 const DEFAULT_TIMEOUT_SECONDS = 300;
 const MAX_TIMEOUT_SECONDS = MAX_TIMEOUT_MS / 1000;
@@ -133,10 +133,4 @@ async function runRequest(argv: string[], io: Io): Promise<number> {
   } finally {
     await client.close();
   }
-}
-
-function noSuchParticipant(participantId: string, room: string): CliError {
-  return new CliError(
-    `there is no participant ${printable(participantId)} in room ${room}: run \`roombus room participants --room ${room}\` to see who is there`,
-  );
 }

@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { isRoombusError } from "../../protocol/errors.js";
 import { CliError, parseFlags, usageError, type Command, type Io } from "../args.js";
-import { explainOpError, joinRoom, ROOM_FLAGS_HELP, ROOM_OPTIONS } from "./room-session.js";
+import { explainOpError, joinRoom, noSuchParticipant, ROOM_FLAGS_HELP, ROOM_OPTIONS } from "./room-session.js";
 
 const USAGE = `Usage: roombus room send --room ROOM (--to PARTICIPANT_ID | --broadcast) --type TYPE [flags]
 
@@ -61,10 +61,7 @@ async function runSend(argv: string[], io: Io): Promise<number> {
       );
     }
     if (error.errorName === "not_found") {
-      throw new CliError(
-        `there is no participant ${values.to ?? ""} in room ${client.room}: run \`roombus room participants --room ${client.room}\` to see who is there`,
-        { cause: error },
-      );
+      throw noSuchParticipant(values.to ?? "", client.room);
     }
     throw new CliError(explainOpError(values.to === undefined ? "broadcast" : "send", error), { cause: error });
   } finally {

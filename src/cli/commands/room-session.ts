@@ -1,7 +1,7 @@
 /** What the `room` commands share: where the server is, which token to use, joining, and explaining failures. */
 import { ConnectError, connect, roomUrl, type RoomClient } from "../../client/index.js";
 import type { ErrorName, RoombusError } from "../../protocol/errors.js";
-import { CliError, checkRoomName, requireFlag, usageError } from "../args.js";
+import { CliError, checkRoomName, printable, requireFlag, usageError } from "../args.js";
 
 export const DEFAULT_URL = "ws://127.0.0.1:8765";
 
@@ -104,4 +104,11 @@ const ADVICE: Partial<Record<ErrorName, string>> = {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.length === 0 ? undefined : value;
+}
+
+/** The one line every room command gives for a participant id that is not in the room. */
+export function noSuchParticipant(participantId: string, room: string): CliError {
+  return new CliError(
+    `there is no participant ${printable(participantId)} in room ${room}: run \`roombus room participants --room ${room}\` to see who is there`,
+  );
 }
