@@ -15,7 +15,8 @@ export interface StoreFactory {
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
-function requestRecord(id: string, expiresAt: number): RequestRecord {
+/** A request record for store tests: only the id and the deadline vary. */
+export function requestRecord(id: string, expiresAt: number): RequestRecord {
   return {
     id,
     kind: "secret",

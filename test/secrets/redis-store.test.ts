@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { RecordKey } from "../../src/secrets/record-key.js";
 import { createRedisStore, escapeKeyPart, type RedisStore } from "../../src/secrets/redis-store.js";
-import { REQUEST_TOMBSTONE_MS, type RequestRecord } from "../../src/secrets/secret-store.js";
-import { storeContract } from "../contract/store.contract.js";
+import { REQUEST_TOMBSTONE_MS } from "../../src/secrets/secret-store.js";
+import { requestRecord, storeContract } from "../contract/store.contract.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 
 let redis: TestRedis;
@@ -53,20 +53,6 @@ storeContract("RedisStore", () => {
   };
 });
 
-function requestRecord(id: string, expiresAt: number): RequestRecord {
-  return {
-    id,
-    kind: "secret",
-    room: "r",
-    requesterNode: "n1",
-    requesterParticipantId: "p_req",
-    requesterIdentity: "agent",
-    askedParticipantId: "p_asked",
-    askedIdentity: "person",
-    expiresAt,
-    details: { url: "secret://x", type: "text/plain" },
-  };
-}
 
 describe("RedisStore request keys", () => {
   it("gives every pending request key a TTL of its deadline plus the tombstone, kept when it finishes", async () => {
