@@ -26,18 +26,23 @@ describe("Redis outage during cross-node exchanges", () => {
     const person: RoomClient = await connect(second.roomUrl(room), await second.token("person", room, ["secrets"]));
     await expect.poll(() => agent.participants.has(person.participantId)).toBe(true);
 
-    // The person answers every request it hears; it records which answers the server acknowledged.
+    // The person answers every request it hears and records which answers the server acknowledged. The first 50 are
+    // answered at once; the rest wait until Redis is down, so the outage always lands on exchanges in flight.
     const acknowledged = new Map<string, string>();
     const answeredTwice: string[] = [];
+    let releaseHeld = (): void => undefined;
+    const held = new Promise<void>((resolve) => (releaseHeld = resolve));
+    let heard = 0;
     person.on("secrets.request_secret", (request) => {
       const value = `value-for-${request.url}`;
-      person.secrets
+      const when = heard++ < 50 ? Promise.resolve() : held;
+      void when.then(() => person.secrets
         .provideSecret({ request_id: request.request_id, data: new TextEncoder().encode(value) })
         .then(() => {
           if (acknowledged.has(request.url)) answeredTwice.push(request.url);
           acknowledged.set(request.url, value);
         })
-        .catch(() => undefined);
+        .catch(() => undefined));
     });
 
     const TIMEOUT_MS = 4000;
@@ -50,12 +55,13 @@ describe("Redis outage during cross-node exchanges", () => {
           (error: { code?: number; message?: string }) => ({ ok: false as const, code: error.code, message: error.message, at: Date.now() }),
         ),
     );
-    // Kill Redis while the exchanges are in flight, then bring it back.
-    await expect.poll(() => acknowledged.size, { timeout: 10_000, interval: 5 }).toBeGreaterThan(20);
+    // Kill Redis while 450 exchanges wait for their answers, release the answers into the outage, then bring it back.
+    await expect.poll(() => acknowledged.size, { timeout: 10_000, interval: 5 }).toBe(50);
     await redis.kill();
     // /readyz tells a load balancer this node cannot serve secrets now, then that it can again.
     const readyz = () => fetch(`http://127.0.0.1:${second.port}/readyz`).then((r) => r.status);
     await expect.poll(readyz, { timeout: 5000, interval: 20 }).toBe(503);
+    releaseHeld();
     await redis.restart();
     await expect.poll(readyz, { timeout: 10_000, interval: 50 }).toBe(200);
     const outcomes = await Promise.all(calls);
