@@ -1,4 +1,5 @@
 /** Loading the keyring from a store at start, and rotating it (`roombus keys rotate`). */
+import { createHash, hkdfSync } from "node:crypto";
 import {
   Keyring,
   KeyringError,
@@ -19,8 +20,10 @@ export async function openKeyring(store: SecretStore, masters: readonly MasterKe
   if (current === undefined) throw new KeyringError("no encryption key configured");
   const { keys, newestId } = await store.loadDataKeys();
   if (keys.length === 0 || newestId === undefined) {
-    const id = newDataKeyId([]);
-    const dataKey = newDataKey();
+    // Derived, not random: nodes of a cluster that start together on an empty store each write this first key, and
+    // whichever write lands, they all hold the same key under the same id.
+    const id = createHash("sha256").update(current.bytes).update("roombus first data key id").digest().readUInt32BE(0) || 1;
+    const dataKey = Buffer.from(hkdfSync("sha256", current.bytes, Buffer.alloc(0), "roombus first data key v1", 32));
     await store.saveDataKeys([wrapDataKey(current, id, dataKey, Date.now())], id);
     return new Keyring(current, new Map([[id, dataKey]]), id);
   }
