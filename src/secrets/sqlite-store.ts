@@ -14,6 +14,7 @@ import Database, { type Database as SqliteDatabase, type Statement } from "bette
 import { chmodSync, closeSync, existsSync, fdatasync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type { WrappedDataKey } from "./keyring.js";
+import { Checkpointer } from "./sqlite-checkpointer.js";
 import { keyParts, type RecordKey } from "./record-key.js";
 import {
   REQUEST_TOMBSTONE_MS,
@@ -93,6 +94,9 @@ export class SqliteStore implements SecretStore {
   private syncFailure: Error | undefined;
   private closed = false;
   private readonly purgeTimer: NodeJS.Timeout;
+  private readonly checkpointer: Checkpointer;
+  /** Why the last checkpoint failed, if one did: reported by isHealthy until the store is reopened. */
+  private checkpointFailure: string | undefined;
 
   constructor(readonly path: string) {
     const fresh = !existsSync(path);
@@ -103,8 +107,13 @@ export class SqliteStore implements SecretStore {
     // Commits write the log without syncing it; flush() syncs it before acknowledging (see the top of this file).
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 5000");
+    // Checkpoints run on their own thread (sqlite-checkpointer.ts), not inside a commit on the event loop.
+    this.db.pragma("wal_autocheckpoint = 0");
     this.db.exec(SCHEMA);
     this.statements = prepare(this.db);
+    this.checkpointer = new Checkpointer(path, (reason) => {
+      this.checkpointFailure ??= reason;
+    });
     this.walFd = openSync(`${path}-wal`, "r");
     // The log file may be new: make its directory entry durable too, once.
     const dirFd = openSync(dirname(path), "r");
@@ -277,7 +286,7 @@ export class SqliteStore implements SecretStore {
   }
 
   isHealthy(): boolean {
-    return !this.closed && this.syncFailure === undefined && this.db.open;
+    return !this.closed && this.syncFailure === undefined && this.checkpointFailure === undefined && this.db.open;
   }
 
   /** Commits and syncs what is queued, then closes. */
@@ -290,6 +299,7 @@ export class SqliteStore implements SecretStore {
       if (!this.syncing && this.unsynced.length === 0) resolve();
       else this.idleWaiters.push(resolve);
     });
+    await this.checkpointer.stop();
     closeSync(this.walFd);
     this.db.close();
   }

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +27,77 @@ describe("SqliteStore file", () => {
       expect((await second.getRecord({ kind: "secret", room: "r", owner: "a", id: "x" }))?.version).toBe(1);
       await second.close();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("SqliteStore durability", () => {
+  it("copies the write-ahead log into the database file while open (checkpoints run off the event loop)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "roombus-store-"));
+    const path = join(dir, "roombus.db");
+    const store = new SqliteStore(path);
+    try {
+      const before = statSync(path).size;
+      const value = new Uint8Array(2048).fill(7);
+      await Promise.all(
+        Array.from({ length: 200 }, (_, index) =>
+          store.putRecord({ kind: "secret", room: "r", owner: "a", id: `id-${index}` }, { type: "t", sealed: value }),
+        ),
+      );
+      const deadline = Date.now() + 5_000;
+      while (statSync(path).size <= before + 200 * 2048 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(statSync(path).size).toBeGreaterThan(before + 200 * 2048);
+      expect(store.isHealthy()).toBe(true);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps every acknowledged write when its process is killed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "roombus-store-"));
+    const path = join(dir, "roombus.db");
+    const script = `
+      import { SqliteStore } from ${JSON.stringify(new URL("../../dist/src/secrets/sqlite-store.js", import.meta.url).href)};
+      const store = new SqliteStore(process.argv[1]);
+      for (let index = 0; ; index++) {
+        await store.putRecord({ kind: "secret", room: "r", owner: "a", id: "id-" + index }, { type: "t", sealed: new Uint8Array([index % 256]) });
+        process.stdout.write(index + "\\n");
+      }`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script, path], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      let acknowledged = -1;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("the writer did not acknowledge 300 writes in time")), 15_000);
+        child.stdout.setEncoding("utf8");
+        let pending = "";
+        child.stdout.on("data", (chunk: string) => {
+          pending += chunk;
+          const lines = pending.split("\n");
+          pending = lines.pop()!;
+          acknowledged = Number(lines.at(-1) ?? acknowledged);
+          if (acknowledged >= 300) {
+            clearTimeout(timer);
+            child.kill("SIGKILL");
+            resolve();
+          }
+        });
+      });
+      await new Promise((resolve) => child.once("exit", resolve));
+      const store = new SqliteStore(path);
+      try {
+        for (let index = 0; index <= acknowledged; index++) {
+          const record = await store.getRecord({ kind: "secret", room: "r", owner: "a", id: `id-${index}` });
+          expect(record?.sealed[0], `write ${index} was acknowledged`).toBe(index % 256);
+        }
+      } finally {
+        await store.close();
+      }
+    } finally {
+      child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     }
   });
