@@ -1,9 +1,10 @@
 /**
  * The embedded SecretStore: one SQLite file (better-sqlite3, WAL) in the data directory.
  *
- * Writes are group-committed: the writes that arrive in one turn of the event loop run in one transaction, and
- * each is acknowledged only once that transaction is on disk. One fsync serves many writers, which is what keeps
- * throughput up without weakening "acknowledged means stored".
+ * Writes are group-committed: the writes that arrive in one turn of the event loop run in one transaction, and a
+ * record or data key is acknowledged only once that transaction is on disk. One fsync serves many writers, which is
+ * what keeps throughput up without weakening "acknowledged means stored". (Request states, locks and audit records
+ * are acknowledged once committed to the log; see Durability below.)
  *
  * The fsync runs off the event loop. SQLite commits with synchronous=NORMAL (the write-ahead log is written, not
  * synced), and the store itself syncs the log file with an asynchronous fdatasync on libuv's thread pool before it
@@ -75,7 +76,22 @@ interface RecordRow {
   sealed: Buffer;
 }
 
-type Write = { run: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void };
+/**
+ * How far a write must get before it is acknowledged. DURABLE: on disk (records and data keys: what a client was
+ * told is stored survives a power loss). LOGGED: committed to the write-ahead log, which survives the process but
+ * reaches the disk only with the next sync or checkpoint (at most a checkpoint interval later): request states and
+ * locks, which do not outlive the sockets that made them, and audit records (see docs/decisions.md).
+ */
+type Durability = "durable" | "logged";
+const DURABLE: Durability = "durable";
+const LOGGED: Durability = "logged";
+
+type Write = {
+  run: () => unknown;
+  durability: Durability;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+};
 
 /** A committed write waiting for the write-ahead log to reach the disk. */
 type Committed = { settle: () => void; reject: (error: unknown) => void };
@@ -122,7 +138,7 @@ export class SqliteStore implements SecretStore {
     } finally {
       closeSync(dirFd);
     }
-    this.purgeTimer = setInterval(() => void this.enqueue(() => this.statements.purgeRequests.run(Date.now())), 60_000);
+    this.purgeTimer = setInterval(() => void this.enqueue(LOGGED, () => this.statements.purgeRequests.run(Date.now())), 60_000);
     this.purgeTimer.unref();
   }
 
@@ -132,7 +148,7 @@ export class SqliteStore implements SecretStore {
   }
 
   putRecord(key: RecordKey, value: RecordValue, options: PutOptions = {}, now = Date.now()): Promise<PutResult> {
-    return this.enqueue((): PutResult => {
+    return this.enqueue(DURABLE, (): PutResult => {
       const columns = keyColumns(key);
       const current = this.statements.getVersion.get(...columns) as { version: number } | undefined;
       if (options.ifVersion === 0 && current !== undefined) return { ok: false, reason: "exists" };
@@ -154,7 +170,7 @@ export class SqliteStore implements SecretStore {
   }
 
   deleteRecord(key: RecordKey): Promise<boolean> {
-    return this.enqueue(() => this.statements.deleteRecord.run(...keyColumns(key)).changes > 0);
+    return this.enqueue(DURABLE, () => this.statements.deleteRecord.run(...keyColumns(key)).changes > 0);
   }
 
   async listRecords(room: string, identity: string): Promise<RecordListing> {
@@ -165,7 +181,7 @@ export class SqliteStore implements SecretStore {
   }
 
   createRequest(record: RequestRecord): Promise<void> {
-    return this.enqueue(() => {
+    return this.enqueue(LOGGED, () => {
       this.statements.insertRequest.run(
         record.id,
         record.expiresAt,
@@ -183,7 +199,7 @@ export class SqliteStore implements SecretStore {
   }
 
   finishRequest(id: string, state: FinalRequestState, now = Date.now()): Promise<FinishResult> {
-    return this.enqueue((): FinishResult => {
+    return this.enqueue(LOGGED, (): FinishResult => {
       const row = this.statements.getRequest.get(id) as { state: RequestState; expires_at: number; record: string } | undefined;
       if (row === undefined) return { won: false, state: "not_found" };
       if (row.state !== "pending") return { won: false, state: row.state };
@@ -198,7 +214,7 @@ export class SqliteStore implements SecretStore {
   }
 
   acquireLock(name: string, holder: string, ttlMs: number, now = Date.now()): Promise<boolean> {
-    return this.enqueue(() => {
+    return this.enqueue(LOGGED, () => {
       const current = this.statements.getLock.get(name) as { holder: string; expires_at: number } | undefined;
       if (current !== undefined && current.expires_at > now && current.holder !== holder) return false;
       this.statements.setLock.run(name, holder, now + ttlMs);
@@ -207,7 +223,7 @@ export class SqliteStore implements SecretStore {
   }
 
   releaseLock(name: string, holder: string): Promise<void> {
-    return this.enqueue(() => {
+    return this.enqueue(LOGGED, () => {
       this.statements.deleteLock.run(name, holder);
     });
   }
@@ -232,7 +248,7 @@ export class SqliteStore implements SecretStore {
   }
 
   saveDataKeys(keys: WrappedDataKey[], newestId: number): Promise<void> {
-    return this.enqueue(() => {
+    return this.enqueue(DURABLE, () => {
       this.statements.deleteDataKeys.run();
       for (const key of keys) this.statements.insertDataKey.run(key.id, key.masterKeyId, key.wrapped, key.createdAt);
       this.statements.setMeta.run("newest_data_key", String(newestId));
@@ -240,7 +256,7 @@ export class SqliteStore implements SecretStore {
   }
 
   appendAudit(entry: AuditEntry): Promise<void> {
-    return this.enqueue(() => {
+    return this.enqueue(LOGGED, () => {
       this.statements.insertAudit.run(
         entry.at,
         entry.room,
@@ -304,11 +320,11 @@ export class SqliteStore implements SecretStore {
     this.db.close();
   }
 
-  private enqueue<T>(run: () => T): Promise<T> {
+  private enqueue<T>(durability: Durability, run: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error("store closed"));
     if (this.syncFailure !== undefined) return Promise.reject(this.syncFailure);
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ run, durability, resolve: resolve as (value: unknown) => void, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -344,6 +360,7 @@ export class SqliteStore implements SecretStore {
       const outcome = outcomes[index]!;
       // A write that failed changed nothing: it may answer at once.
       if (!outcome.ok) write.reject(outcome.error);
+      else if (write.durability === LOGGED) write.resolve(outcome.value);
       else this.unsynced.push({ settle: () => write.resolve(outcome.value), reject: write.reject });
     });
     this.sync();
