@@ -22,7 +22,7 @@ import { RoomNode } from "./room/room-node.js";
 import { Router } from "./room/router.js";
 import { AuditTrail } from "./secrets/audit.js";
 import { createSecretsHandlers } from "./secrets/handlers.js";
-import { openKeyring } from "./secrets/key-management.js";
+import { openKeyring, refreshKeyring } from "./secrets/key-management.js";
 import { RequestExchange } from "./secrets/request-exchange.js";
 import { SqliteStore } from "./secrets/sqlite-store.js";
 import { Vault } from "./secrets/vault.js";
@@ -82,7 +82,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ? embeddedBackends(config, nodeId)
       : await redisBackends(config.redisUrl, config.redisSharded, nodeId, logger);
   const keyring = await openKeyring(store, masterKeys.masters);
-  const vault = new Vault(store, keyring, logger);
+  const vault = new Vault(store, keyring, logger, () => refreshKeyring(keyring, store, masterKeys.masters));
   const audit = new AuditTrail(store, keyring, logger);
 
   const node = new RoomNode({

@@ -32,6 +32,18 @@ export async function openKeyring(store: SecretStore, masters: readonly MasterKe
   return new Keyring(current, unwrapped, newestId);
 }
 
+/**
+ * Loads data keys this keyring does not hold yet (a rotation by `roombus keys rotate` or by another node of the
+ * cluster) and starts sealing with the store's newest one, so every node converges on the rotated key.
+ */
+export async function refreshKeyring(keyring: Keyring, store: SecretStore, masters: readonly MasterKey[]): Promise<void> {
+  const { keys, newestId } = await store.loadDataKeys();
+  for (const wrapped of keys) {
+    if (!keyring.hasDataKey(wrapped.id)) keyring.learnDataKey(wrapped.id, unwrapDataKey(masters, wrapped));
+  }
+  if (newestId !== undefined && keyring.hasDataKey(newestId)) keyring.sealWith(newestId);
+}
+
 export interface RotationReport {
   newDataKeyId: number;
   dataKeys: number;

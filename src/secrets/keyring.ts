@@ -22,6 +22,14 @@ export class KeyringError extends Error {
   }
 }
 
+/** A blob sealed with a data key this keyring has not loaded (another node or `roombus keys rotate` made it). */
+export class UnknownDataKeyError extends KeyringError {
+  constructor(readonly dataKeyId: number) {
+    super(`sealed with data key ${dataKeyId}, which this store does not have`);
+    this.name = "UnknownDataKeyError";
+  }
+}
+
 /** A master key: the 32 bytes and a short public id (a hash prefix) so a wrapped key says which master wraps it. */
 export interface MasterKey {
   id: string;
@@ -132,9 +140,19 @@ export class Keyring {
     return this.newestId;
   }
 
-  addDataKey(id: number, key: Buffer, makeNewest: boolean): void {
+  hasDataKey(id: number): boolean {
+    return this.dataKeys.has(id);
+  }
+
+  /** Adds a data key that decrypts from now on. */
+  learnDataKey(id: number, key: Buffer): void {
     this.dataKeys.set(id, key);
-    if (makeNewest) this.newestId = id;
+  }
+
+  /** Seals with this (already known) data key from now on. */
+  sealWith(id: number): void {
+    if (!this.dataKeys.has(id)) throw new KeyringError(`data key ${id} is not loaded`);
+    this.newestId = id;
   }
 
   /** Seals `plaintext` bound to `aad` (the canonical record key) with the newest data key. */
@@ -149,7 +167,7 @@ export class Keyring {
     if (blob.length < HEADER_BYTES || blob[0] !== BLOB_VERSION) throw new KeyringError("unknown sealed value format");
     const id = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength).readUInt32BE(1);
     const key = this.dataKeys.get(id);
-    if (key === undefined) throw new KeyringError(`sealed with data key ${id}, which this store does not have`);
+    if (key === undefined) throw new UnknownDataKeyError(id);
     return open(key, blob, Buffer.from(aad, "utf8"), 5);
   }
 

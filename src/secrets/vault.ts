@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import { RoombusError } from "../protocol/errors.js";
-import { KeyringError, type Keyring } from "./keyring.js";
+import { KeyringError, UnknownDataKeyError, type Keyring } from "./keyring.js";
 import { canonicalKey, type RecordKey } from "./record-key.js";
 import type { PutOptions, SecretStore, StoredRecord } from "./secret-store.js";
 
@@ -16,10 +16,18 @@ export interface OpenedRecord {
 }
 
 export class Vault {
+  /** A reload of the data keys in progress, shared by every read that met an unknown key meanwhile. */
+  private refreshing: Promise<void> | undefined;
+
+  /**
+   * `refreshKeys` loads data keys made since start (a rotation, possibly by another node); a read that meets a blob
+   * sealed with an unknown data key calls it once and tries again.
+   */
   constructor(
     readonly store: SecretStore,
     readonly keyring: Keyring,
     private readonly logger: Logger,
+    private readonly refreshKeys?: () => Promise<void>,
   ) {}
 
   /** Seals and writes a value; 1004 when `ifVersion: 0` meets an existing record, 1014 on a version mismatch. */
@@ -41,12 +49,26 @@ export class Vault {
     const record = await this.guard(() => this.store.getRecord(key));
     if (record === undefined) return undefined;
     try {
-      return { record, data: this.keyring.open(record.sealed, canonicalKey(key)) };
+      return { record, data: await this.open(record.sealed, canonicalKey(key)) };
     } catch (error) {
       if (!(error instanceof KeyringError)) throw error;
       // Fail closed: a record that does not decrypt is never returned. The log names the key, not the value.
       this.logger.error({ kind: key.kind, room: key.room, owner: key.owner, reason: error.message }, "stored record does not decrypt");
       throw new RoombusError("operation_failed", "the stored value cannot be decrypted; ask an operator to check the encryption keys");
+    }
+  }
+
+  /** Opens a blob, first loading the data keys again if it was sealed with one this node has not seen. */
+  private async open(sealed: Uint8Array, aad: string): Promise<Buffer> {
+    try {
+      return this.keyring.open(sealed, aad);
+    } catch (error) {
+      if (!(error instanceof UnknownDataKeyError) || this.refreshKeys === undefined) throw error;
+      this.refreshing ??= this.guard(this.refreshKeys).finally(() => {
+        this.refreshing = undefined;
+      });
+      await this.refreshing;
+      return this.keyring.open(sealed, aad);
     }
   }
 

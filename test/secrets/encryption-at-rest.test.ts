@@ -143,3 +143,28 @@ describe("through the server", () => {
     }
   });
 });
+
+describe("a rotation while the server runs (another node, or `roombus keys rotate`)", () => {
+  it("reads a record sealed with the new data key, and seals with it from then on", async () => {
+    await using node = await startTestNode();
+    const alice = await node.connect("alice", { api: ["secrets"] });
+    await alice.secrets.setSecret({ secret_id: "old", data: new TextEncoder().encode("sealed before") });
+
+    // Another writer on the same store rotates and writes with the new key.
+    const masters = resolveMasterKeys(node.config, { create: false }).masters;
+    const other = new SqliteStore(join(node.config.dataDir, "roombus.db"));
+    const report = await rotateKeys(other, masters);
+    const otherKeyring = await openKeyring(other, masters);
+    const key: RecordKey = { kind: "secret", room: "test-room", owner: "alice", id: "new" };
+    await other.putRecord(key, { type: "text/plain", sealed: otherKeyring.seal(new TextEncoder().encode("sealed after"), canonicalKey(key)) });
+
+    const read = await alice.secrets.getSecret({ secret_id: "new" });
+    expect(new TextDecoder().decode(read?.data)).toBe("sealed after");
+    expect(new TextDecoder().decode((await alice.secrets.getSecret({ secret_id: "old" }))?.data)).toBe("sealed before");
+
+    await alice.secrets.setSecret({ secret_id: "later", data: new TextEncoder().encode("written after the reload") });
+    const later = await other.getRecord({ kind: "secret", room: "test-room", owner: "alice", id: "later" });
+    expect(Keyring.dataKeyIdOf(later!.sealed)).toBe(report.newDataKeyId);
+    await other.close();
+  });
+});
