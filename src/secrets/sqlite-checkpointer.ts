@@ -49,6 +49,8 @@ export class Checkpointer {
   /** Stops checkpointing and closes the thread's connection. */
   async stop(): Promise<void> {
     const exited = new Promise<void>((resolve) => this.thread.once("exit", () => resolve()));
+    // Held until it has exited: a command that closes its store as its last act must not end before the thread.
+    this.thread.ref();
     this.thread.postMessage("stop");
     await exited;
   }
