@@ -27,6 +27,7 @@ import { RequestExchange } from "./secrets/request-exchange.js";
 import { SqliteStore } from "./secrets/sqlite-store.js";
 import { Vault } from "./secrets/vault.js";
 import { Transport } from "./transport/server.js";
+import { openProjectApi } from "./project/open-project-api.js";
 import { createWebPageRoutes } from "./transport/web-page.js";
 import { CALLBACK_PATH, createOAuthCallbackRoute } from "./oauth/callback-route.js";
 import { CredentialStore } from "./oauth/credentials.js";
@@ -84,6 +85,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const keyring = await openKeyring(store, masterKeys.masters);
   const vault = new Vault(store, keyring, logger, () => refreshKeyring(keyring, store, masterKeys.masters));
   const audit = new AuditTrail(store, keyring, logger);
+  const project = await openProjectApi({
+    redisUrl: config.redisUrl,
+    sqlitePath: join(config.dataDir, SQLITE_FILE),
+    auditStore: store,
+    keyring,
+    verifier,
+    signing: { secret: tokenKey.secret, issuer: config.issuer, audience: config.audience },
+    refreshKeys: () => refreshKeyring(keyring, store, masterKeys.masters),
+    logger,
+  });
 
   const node = new RoomNode({
     bus,
@@ -127,11 +138,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     router,
     logger,
     metrics,
-    isReady: () => bus.isHealthy() && store.isHealthy(),
-    httpRoutes: routes(createWebPageRoutes(), createOAuthCallbackRoute(oauthBroker)),
+    isReady: () => bus.isHealthy() && store.isHealthy() && project.isHealthy(),
+    httpRoutes: routes(createWebPageRoutes(), createOAuthCallbackRoute(oauthBroker), project.route),
   });
 
-  node.onRevoke = (jti) => transport.revoke(jti);
+  node.onRevoke = (jti) => {
+    transport.revoke(jti);
+    project.revoke(jti);
+  };
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const httpUrl = `http://${host}:${transport.port}`;
   const wildcard = config.host === "0.0.0.0" || config.host === "::";
@@ -158,6 +172,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await bus.close();
       await presence.close();
       await store.close();
+      await project.close();
       // In the Redis setup, presence and liveness are one object (closed above).
       if ((liveness as unknown) !== presence) await liveness.close?.();
       logger.info("roombus stopped");

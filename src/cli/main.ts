@@ -10,12 +10,25 @@ import { CliError, HelpRequest, oneLine, printable, processIo, UsageError, type 
 import { auditCommand } from "./commands/audit.js";
 import { demoCommand } from "./commands/demo.js";
 import { keysCommand } from "./commands/keys.js";
+import { projectCommand } from "./commands/project.js";
 import { roomCommand } from "./commands/room.js";
+import { runCommand } from "./commands/run.js";
 import { serveCommand } from "./commands/serve.js";
+import { serviceCommand } from "./commands/service.js";
 import { tokenCommand } from "./commands/token.js";
 import { readVersion } from "./version.js";
 
-const COMMANDS: readonly Command[] = [serveCommand, tokenCommand, roomCommand, auditCommand, keysCommand, demoCommand];
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  tokenCommand,
+  roomCommand,
+  runCommand,
+  serviceCommand,
+  projectCommand,
+  auditCommand,
+  keysCommand,
+  demoCommand,
+];
 
 const USAGE = `Usage: roombus <command> [flags]
 
@@ -29,6 +42,9 @@ Commands:
   room listen          stay in a room, printing presence and messages as they arrive, and answering
                        secret requests at the terminal
   room secret          store, read, list and delete your secrets; ask another participant for one
+  run                  start a command with a service spec's secrets in its environment
+  service install      install a ServiceTemplate: store its secret variables as room secrets
+  project secret       the project's secrets, key collections and image-pull secrets (REST API, admin token)
   audit                print the audit trail of secrets ops (from the data directory)
   keys rotate          start a new data key and re-wrap all data keys under the current master key
   demo oauth-provider  run a local demo OAuth authorization server to try \`room secret oauth\` with (not for

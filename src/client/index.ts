@@ -23,3 +23,12 @@ export { RoombusError, isRoombusError, ERROR_CODES, CLOSE_CODES, type ErrorName,
 export type { EventData, EventName } from "../protocol/events.js";
 export type { OpArgs, OpName, OpResult, SecretInfo, OAuthClient } from "../protocol/ops.js";
 export type { Participant, Role } from "../protocol/common.js";
+export {
+  ProjectApi,
+  ProjectApiError,
+  type DockerConfig,
+  type KeyCollection,
+  type ProjectSecret,
+  type PullSecret,
+  type ResolvedEnvironment,
+} from "./project-api.js";

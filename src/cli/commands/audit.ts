@@ -19,7 +19,7 @@ appear. Reads the server's store (SQLite in the data directory, or Redis when RO
 while the server runs.
 
 Flags:
-  --room ROOM          the room                                                    required
+  --room ROOM          the room, or '*' for the project API's records              required
   --identity ID        only ops by this identity
   --since WHEN         only ops since a duration ago (45s, 30m, 1h, 7d) or an ISO time (2025-01-31T12:00:00Z)
   --limit N            at most N records                                           default ${DEFAULT_LIMIT}
@@ -47,7 +47,7 @@ export const auditCommand: Command = {
 
 async function runAudit(argv: string[], io: Io): Promise<number> {
   const values = parseFlags("audit", USAGE, OPTIONS, argv);
-  const room = checkRoomName("audit", requireFlag("audit", "room", values.room));
+  const room = checkRoomName("audit", requireFlag("audit", "room", values.room), { allowAny: true });
   const identity = values.identity === undefined ? undefined : checkIdentity("audit", values.identity);
   const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
   const limit = values.limit === undefined ? DEFAULT_LIMIT : parseIntegerFlag("audit", "limit", values.limit, 1, MAX_LIMIT);
