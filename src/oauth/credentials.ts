@@ -3,7 +3,10 @@
  * `(room, owner, authorization_endpoint, client_id, delegated_to)`, and their refresh.
  *
  * Refresh runs at most once per credential at a time across all nodes: callers on one node share one refresh, and a
- * lock in the store keeps other nodes out; a node that finds the lock taken waits for the holder's result.
+ * lock in the store keeps other nodes out; a node that finds the lock taken waits for the holder's result. Callers
+ * that asked at the same moment get that one result wherever they are, even when it is due again at once (an
+ * authorization server whose tokens live less than the refresh margin): "due" is judged on the credential a caller
+ * found, not on what another node stored while it waited.
  */
 import { randomUUID } from "node:crypto";
 import * as oauth from "oauth4webapi";
@@ -128,13 +131,14 @@ export class CredentialStore {
     const id = canonicalKey(key);
     let shared = this.refreshing.get(id);
     if (shared === undefined) {
-      shared = this.refreshUnderLock(key, id).finally(() => this.refreshing.delete(id));
+      shared = this.refreshUnderLock(key, id, credential).finally(() => this.refreshing.delete(id));
       this.refreshing.set(id, shared);
     }
     return shared;
   }
 
-  private async refreshUnderLock(key: RecordKey, id: string): Promise<StoredCredential | undefined> {
+  /** Refreshes `due` (the credential as the caller found it) unless another node replaces it first. */
+  private async refreshUnderLock(key: RecordKey, id: string, due: StoredCredential): Promise<StoredCredential | undefined> {
     const lock = `oauth-refresh:${id}`;
     const deadline = Date.now() + REFRESH_LOCK_TTL_MS;
     while (!(await this.vault.guard(() => this.vault.store.acquireLock(lock, this.holder, REFRESH_LOCK_TTL_MS)))) {
@@ -142,14 +146,14 @@ export class CredentialStore {
       if (Date.now() > deadline) throw new RoombusError("unavailable", "another node is still refreshing this credential; try again");
       await new Promise((resolve) => setTimeout(resolve, LOCK_WAIT_STEP_MS));
       const current = await this.load(key);
-      if (current === undefined || !needsRefresh(current, Date.now())) return current;
+      if (current === undefined || !stillDue(current, due, Date.now())) return current;
     }
     try {
       // Re-read under the lock: another node may have refreshed it between our read and the lock.
       const current = await this.loadWithAuthorizer(key);
       if (current === undefined) return undefined;
       const { credential, authorizedBy } = current;
-      if (!needsRefresh(credential, Date.now()) || credential.refresh_token === undefined) return credential;
+      if (!stillDue(credential, due, Date.now()) || credential.refresh_token === undefined) return credential;
       return await this.refresh(key, credential, authorizedBy);
     } finally {
       await this.vault.store.releaseLock(lock, this.holder).catch(() => undefined);
@@ -191,4 +195,16 @@ export class CredentialStore {
 
 function needsRefresh(credential: StoredCredential, now: number): boolean {
   return credential.expires_at !== undefined && credential.expires_at - now <= REFRESH_MARGIN_MS;
+}
+
+/**
+ * Whether the stored credential still has to be refreshed by a caller that found `due`: not when another node
+ * replaced it meanwhile (a new access token or expiry) with one that has not expired, even if the new one is within
+ * the margin too. Otherwise every waiting node would refresh once more, one after the other.
+ */
+function stillDue(stored: StoredCredential, due: StoredCredential, now: number): boolean {
+  if (!needsRefresh(stored, now)) return false;
+  const replaced = stored.access_token !== due.access_token || stored.expires_at !== due.expires_at;
+  const expired = stored.expires_at !== undefined && stored.expires_at <= now;
+  return !replaced || expired;
 }
