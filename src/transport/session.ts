@@ -130,7 +130,13 @@ export class Session implements LocalParticipant {
   }
 
   close(code: number, reason: string, leaveReason: LeaveReason): void {
-    if (this.ws.readyState === WebSocket.CLOSED || this.ws.readyState === WebSocket.CLOSING) return;
+    if (this.ws.readyState === WebSocket.CLOSED) return;
+    if (this.ws.readyState === WebSocket.CLOSING) {
+      // The peer began closing first: its reason stands, but the participant leaves now, while the bus is still
+      // there to announce it (a server stopping would otherwise see the departure after it closed the bus).
+      this.onClose();
+      return;
+    }
     this.leaveReason = leaveReason;
     this.deps.metrics.closes.labels(leaveReason).inc();
     this.ws.close(code, reason);
