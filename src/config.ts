@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import type { TokenKey } from "./auth/tokens.js";
 import { KeyringError, newMasterKeyBase64, parseMasterKey, type MasterKey } from "./secrets/keyring.js";
+import { checkRedisUrl, parseClusterSeeds } from "./redis/endpoint.js";
 import { DEFAULT_MAX_FRAME_BYTES } from "./protocol/limits.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -19,8 +20,11 @@ const configSchema = z.object({
   ROOMBUS_HOST: z.string().min(1).default("127.0.0.1"),
   ROOMBUS_PORT: intFrom(0, 65535).default(8765),
   ROOMBUS_DATA_DIR: z.string().min(1).default("./.roombus"),
-  ROOMBUS_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
-  ROOMBUS_REDIS_SHARDED: z.enum(["true", "false"]).default("false"),
+  /** One server's URL; with ROOMBUS_REDIS_CLUSTER=true, the seed nodes' URLs, comma-separated (see checkRedisSettings). */
+  ROOMBUS_REDIS_URL: z.string().optional(),
+  ROOMBUS_REDIS_CLUSTER: z.enum(["true", "false"]).default("false"),
+  /** Unset: false for one server, true (and nothing else) for a cluster. */
+  ROOMBUS_REDIS_SHARDED: z.enum(["true", "false"]).optional(),
   ROOMBUS_JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
   ROOMBUS_JWT_PUBLIC_KEY: z.string().includes("BEGIN PUBLIC KEY", { message: "must be a PEM public key" }).optional(),
   ROOMBUS_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -53,8 +57,11 @@ export interface Config {
   host: string;
   port: number;
   dataDir: string;
+  /** One server's URL, or with `redisCluster` the seed nodes' URLs, comma-separated. */
   redisUrl: string | undefined;
-  /** Sharded pub/sub (SPUBLISH/SSUBSCRIBE), for Redis Cluster. */
+  /** `redisUrl` names seed nodes of a Redis Cluster. */
+  redisCluster: boolean;
+  /** Sharded pub/sub (SPUBLISH/SSUBSCRIBE); always on with `redisCluster`. */
   redisSharded: boolean;
   jwtSecret: string | undefined;
   jwtPublicKey: string | undefined;
@@ -106,6 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     throw new ConfigError(`${String(issue.path[0])}: ${issue.message}`);
   }
   const c = parsed.data;
+  const redisCluster = c.ROOMBUS_REDIS_CLUSTER === "true";
+  checkRedisSettings(c.ROOMBUS_REDIS_URL, redisCluster, c.ROOMBUS_REDIS_SHARDED);
   const keySources = [c.ROOMBUS_JWT_SECRET, c.ROOMBUS_JWT_PUBLIC_KEY, c.ROOMBUS_JWKS_URL].filter((v) => v !== undefined);
   if (keySources.length > 1) {
     throw new ConfigError(
@@ -117,7 +126,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     port: c.ROOMBUS_PORT,
     dataDir: resolve(c.ROOMBUS_DATA_DIR),
     redisUrl: c.ROOMBUS_REDIS_URL,
-    redisSharded: c.ROOMBUS_REDIS_SHARDED === "true",
+    redisCluster,
+    redisSharded: redisCluster || c.ROOMBUS_REDIS_SHARDED === "true",
     jwtSecret: c.ROOMBUS_JWT_SECRET,
     jwtPublicKey: c.ROOMBUS_JWT_PUBLIC_KEY,
     jwksUrl: c.ROOMBUS_JWKS_URL,
@@ -142,6 +152,41 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     oauthTimeoutMs: c.ROOMBUS_OAUTH_TIMEOUT_MS,
     nodeTtlMs: c.ROOMBUS_NODE_TTL_MS,
   };
+}
+
+/**
+ * ROOMBUS_REDIS_URL, ROOMBUS_REDIS_CLUSTER and ROOMBUS_REDIS_SHARDED together. Messages never repeat a URL: it may
+ * hold a password.
+ */
+function checkRedisSettings(url: string | undefined, cluster: boolean, sharded: "true" | "false" | undefined): void {
+  if (url === undefined) {
+    if (cluster) throw new ConfigError("ROOMBUS_REDIS_CLUSTER: needs ROOMBUS_REDIS_URL, the seed nodes' URLs (comma-separated)");
+    return;
+  }
+  if (cluster) {
+    if (sharded === "false") {
+      throw new ConfigError(
+        "ROOMBUS_REDIS_SHARDED: cannot be false with ROOMBUS_REDIS_CLUSTER=true (a cluster's channels use sharded pub/sub)",
+      );
+    }
+    try {
+      parseClusterSeeds(url);
+    } catch (error) {
+      throw new ConfigError(`ROOMBUS_REDIS_URL: ${error instanceof Error ? error.message : "invalid"}`);
+    }
+    return;
+  }
+  try {
+    checkRedisUrl(url);
+  } catch {
+    const parts = url.split(",");
+    const seedList = parts.length > 1 && parts.every((part) => URL.canParse(part.trim()));
+    throw new ConfigError(
+      seedList
+        ? "ROOMBUS_REDIS_URL: several URLs are the seeds of a Redis Cluster: set ROOMBUS_REDIS_CLUSTER=true"
+        : "ROOMBUS_REDIS_URL: expected a redis:// or rediss:// URL",
+    );
+  }
 }
 
 export const JWT_SECRET_FILE = "jwt-secret";

@@ -7,6 +7,7 @@ import { MemoryHub } from "./bus/memory-bus.js";
 import { MemoryLiveness, MemoryPresence, type NodeLiveness, type PresenceDirectory } from "./bus/presence.js";
 import { createRedisBus } from "./bus/redis-bus.js";
 import { createRedisPresence } from "./bus/redis-presence.js";
+import type { RedisEndpoint } from "./redis/endpoint.js";
 import { createRedisStore } from "./secrets/redis-store.js";
 import type { SecretStore } from "./secrets/secret-store.js";
 import { join } from "node:path";
@@ -81,12 +82,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const { bus, presence, liveness, store, backend } =
     config.redisUrl === undefined
       ? embeddedBackends(config, nodeId)
-      : await redisBackends(config.redisUrl, config.redisSharded, nodeId, logger);
+      : await redisBackends({ url: config.redisUrl, cluster: config.redisCluster }, config.redisSharded, nodeId, logger);
   const keyring = await openKeyring(store, masterKeys.masters);
   const vault = new Vault(store, keyring, logger, () => refreshKeyring(keyring, store, masterKeys.masters));
   const audit = new AuditTrail(store, keyring, logger);
   const project = await openProjectApi({
     redisUrl: config.redisUrl,
+    redisCluster: config.redisCluster,
     sqlitePath: join(config.dataDir, SQLITE_FILE),
     auditStore: store,
     keyring,
@@ -206,7 +208,7 @@ interface Backends {
   presence: PresenceDirectory;
   liveness: NodeLiveness & { close?(): Promise<void> };
   store: SecretStore;
-  backend: "embedded" | "redis";
+  backend: "embedded" | "redis" | "redis-cluster";
 }
 
 /** One process, no other service: the in-memory bus and presence, SQLite in the data directory. */
@@ -221,10 +223,13 @@ function embeddedBackends(config: Config, nodeId: string): Backends {
   };
 }
 
-/** Many nodes on one Redis: pub/sub between nodes, presence and liveness in hashes, the store in Redis. */
-async function redisBackends(url: string, sharded: boolean, nodeId: string, logger: Logger): Promise<Backends> {
-  const bus = await createRedisBus<NodeMessage>({ url, nodeId, sharded, logger });
-  const presence = await createRedisPresence({ url, logger });
-  const store = await createRedisStore({ url, logger });
-  return { bus, presence, liveness: presence, store, backend: "redis" };
+/**
+ * Many nodes on one Redis or one Redis Cluster: pub/sub between nodes, presence and liveness in hashes, the store in
+ * Redis. A cluster always uses sharded pub/sub (the configuration sees to it).
+ */
+async function redisBackends(redis: RedisEndpoint, sharded: boolean, nodeId: string, logger: Logger): Promise<Backends> {
+  const bus = await createRedisBus<NodeMessage>({ ...redis, nodeId, sharded, logger });
+  const presence = await createRedisPresence({ ...redis, logger });
+  const store = await createRedisStore({ ...redis, logger });
+  return { bus, presence, liveness: presence, store, backend: redis.cluster === true ? "redis-cluster" : "redis" };
 }

@@ -10,11 +10,16 @@
  * `sharded: true` uses SPUBLISH / SSUBSCRIBE (Redis 7 sharded pub/sub): with Redis Cluster a message then travels
  * only within the shard that owns the channel's `{room}` hash tag. A single Redis 7 server accepts both forms.
  *
+ * `cluster: true` connects to a Redis Cluster and always uses sharded pub/sub, for every channel: a room's, a node's
+ * inbox and the one every node hears (`rb:{nodes}:all`). The last reaches every node too, because every node
+ * subscribes to it, and SSUBSCRIBE puts each subscription on the shard that owns the channel, the shard SPUBLISH
+ * delivers on. The subscriber is then a cluster client with one subscriber connection per master; ioredis moves a
+ * shard's subscriptions to its new owner when the cluster's slots change.
+ *
  * While Redis is down, `publish` and `subscribe` reject at once (see `redisClientOptions`); `unsubscribe` resolves,
  * since the subscription died with the connection. On reconnect the bus re-subscribes every channel in its handler
  * table; `isHealthy()` is true again once that is done.
  */
-import type { Redis } from "ioredis";
 import { encodeMsgpack } from "../protocol/codec.js";
 import { channelKey, type Bus, type BusHandler, type Channel } from "./bus.js";
 import {
@@ -22,16 +27,22 @@ import {
   connectRedis,
   createRedisClient,
   decodePeerMsgpack,
+  isRedisReady,
   SILENT_LOGGER,
   watchRedisConnection,
+  type RedisClient,
+  type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
 
-export interface RedisBusOptions {
-  /** `redis://` or `rediss://`; its password never appears in an error or a log line. */
+export interface RedisBusOptions extends RedisEndpoint {
+  /** `redis://` or `rediss://` (a cluster's seeds, comma-separated); no password appears in an error or a log line. */
   url: string;
   nodeId: string;
-  /** SPUBLISH / SSUBSCRIBE instead of PUBLISH / SUBSCRIBE (Redis ≥ 7; needed to scale pub/sub on Redis Cluster). */
+  /**
+   * SPUBLISH / SSUBSCRIBE instead of PUBLISH / SUBSCRIBE (Redis ≥ 7; needed to scale pub/sub on Redis Cluster).
+   * Always on with `cluster`.
+   */
   sharded?: boolean;
   logger?: RedisLogger;
 }
@@ -54,17 +65,22 @@ const NIL_M_SUFFIX_LENGTH = 3;
 
 export class RedisBus<M extends object = object> implements Bus<M> {
   readonly nodeId: string;
-  private readonly publisher: Redis;
-  private readonly subscriber: Redis;
+  private readonly publisher: RedisClient;
+  private readonly subscriber: RedisClient;
   private readonly sharded: boolean;
   private readonly logger: RedisLogger;
-  private readonly url: string;
+  private readonly endpoint: RedisEndpoint;
   /** channel key → handler: what this node wants, and what is re-subscribed after a reconnect. */
   private readonly handlers = new Map<string, BusHandler<M>>();
   /** Reused for every publish, so a publish allocates nothing but the encoded bytes. */
   private readonly envelope: Envelope<M>;
   /** The encoded `{n: <this node>` that starts every message this node publishes. */
   private readonly echoPrefix: Buffer;
+  /**
+   * Cluster only: channels unsubscribed while the subscriber was down. ioredis keeps a cluster's sharded channels in
+   * a list of its own and subscribes them again when it reconnects; these are unsubscribed again after that.
+   */
+  private readonly droppedWhileDown = new Set<string>();
   private closed = false;
   /** False from a reconnect until the handler table is subscribed again. */
   private resubscribed = true;
@@ -72,11 +88,13 @@ export class RedisBus<M extends object = object> implements Bus<M> {
 
   constructor(options: RedisBusOptions) {
     this.nodeId = options.nodeId;
-    this.url = options.url;
-    this.sharded = options.sharded === true;
+    this.endpoint = { url: options.url, cluster: options.cluster === true };
+    this.sharded = options.sharded === true || options.cluster === true;
     this.logger = options.logger ?? SILENT_LOGGER;
-    this.publisher = createRedisClient(options.url, `roombus:bus:pub:${options.nodeId}`);
-    this.subscriber = createRedisClient(options.url, `roombus:bus:sub:${options.nodeId}`);
+    this.publisher = createRedisClient(this.endpoint, `roombus:bus:pub:${options.nodeId}`);
+    this.subscriber = createRedisClient(this.endpoint, `roombus:bus:sub:${options.nodeId}`, {
+      shardedSubscribers: this.sharded,
+    });
     this.envelope = { n: options.nodeId, m: null };
     const probe = encodeMsgpack(this.envelope);
     this.echoPrefix = Buffer.from(probe.subarray(0, probe.length - NIL_M_SUFFIX_LENGTH));
@@ -85,10 +103,10 @@ export class RedisBus<M extends object = object> implements Bus<M> {
 
   /** Connects both connections; `createRedisBus` calls it. */
   async start(): Promise<void> {
-    await connectRedis([this.publisher, this.subscriber], this.url);
+    await connectRedis([this.publisher, this.subscriber], this.endpoint);
     const isClosing = (): boolean => this.closed;
-    watchRedisConnection(this.publisher, "bus-publisher", this.url, this.logger, isClosing);
-    watchRedisConnection(this.subscriber, "bus-subscriber", this.url, this.logger, isClosing);
+    watchRedisConnection(this.publisher, "bus-publisher", this.endpoint, this.logger, isClosing);
+    watchRedisConnection(this.subscriber, "bus-subscriber", this.endpoint, this.logger, isClosing);
     this.subscriber.on("close", () => {
       this.resubscribed = false;
       this.connectionEpoch++;
@@ -118,6 +136,7 @@ export class RedisBus<M extends object = object> implements Bus<M> {
     const previous = this.handlers.get(key);
     // Set before SUBSCRIBE so nothing that arrives after the subscription starts is missed.
     this.handlers.set(key, handler);
+    this.droppedWhileDown.delete(key);
     try {
       // Sent even when already subscribed (replacing the handler): Redis treats it as a no-op, and awaiting it keeps
       // "subscribed once this resolves" true when the first SUBSCRIBE is still in flight.
@@ -137,7 +156,10 @@ export class RedisBus<M extends object = object> implements Bus<M> {
     // Deleted first: anything still in flight for this channel is dropped on arrival.
     if (!this.handlers.delete(key) || this.closed) return;
     // A connection that is down has no subscriptions; the re-subscription after reconnect skips this channel.
-    if (this.subscriber.status !== "ready") return;
+    if (this.subscriber.status !== "ready") {
+      if (this.endpoint.cluster === true) this.droppedWhileDown.add(key);
+      return;
+    }
     try {
       await (this.sharded ? this.subscriber.sunsubscribe(key) : this.subscriber.unsubscribe(key));
     } catch (error) {
@@ -147,7 +169,7 @@ export class RedisBus<M extends object = object> implements Bus<M> {
 
   isHealthy(): boolean {
     return (
-      !this.closed && this.resubscribed && this.publisher.status === "ready" && this.subscriber.status === "ready"
+      !this.closed && this.resubscribed && isRedisReady(this.publisher) && isRedisReady(this.subscriber)
     );
   }
 
@@ -155,6 +177,7 @@ export class RedisBus<M extends object = object> implements Bus<M> {
     if (this.closed) return;
     this.closed = true;
     this.handlers.clear();
+    this.droppedWhileDown.clear();
     await Promise.all([closeRedis(this.publisher), closeRedis(this.subscriber)]);
   }
 
@@ -167,7 +190,13 @@ export class RedisBus<M extends object = object> implements Bus<M> {
     if (this.closed) return;
     const epoch = this.connectionEpoch;
     const keys = [...this.handlers.keys()];
+    const dropped = [...this.droppedWhileDown];
     try {
+      if (dropped.length > 0) {
+        // Cluster only: what ioredis subscribed again on its own, and the table no longer holds. One per channel.
+        await Promise.all(dropped.map((key) => this.subscriber.sunsubscribe(key)));
+        for (const key of dropped) this.droppedWhileDown.delete(key);
+      }
       if (keys.length > 0) {
         if (this.sharded) {
           // One SSUBSCRIBE per channel: on Redis Cluster, channels of different rooms live on different shards.

@@ -9,10 +9,10 @@
  * - `rb:node:<id>:rooms`: set of rooms where the node has (or recently had) participants, for the cleaner.
  * - `rb:node:<id>:cleanup`: the cleanup lock for a dead node (SET NX PX), holding the claimer's id.
  *
- * No command spans two of these keys' slots (no MULTI, no multi-key script), so the same code runs on Redis Cluster.
+ * No command spans two keys (no MULTI, no multi-key script; the one script names one key), so the same code runs on
+ * Redis Cluster, where each command goes to its key's shard. Nothing scans or lists keys: the node list is a set.
  * Every command fails fast while Redis is down (see `redisClientOptions`).
  */
-import type { Redis } from "ioredis";
 import { encodeMsgpack } from "../protocol/codec.js";
 import type { NodeLiveness, ParticipantRecord, PresenceDirectory } from "./presence.js";
 import {
@@ -22,6 +22,8 @@ import {
   decodePeerMsgpack,
   SILENT_LOGGER,
   watchRedisConnection,
+  type RedisClient,
+  type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
 
@@ -54,8 +56,8 @@ return 0
 const HSET_IF_PRESENT_COMMAND = "roombusHsetIfPresent";
 type HsetIfPresent = (key: string, field: string, value: Buffer) => Promise<number>;
 
-export interface RedisPresenceOptions {
-  /** `redis://` or `rediss://`; its password never appears in an error or a log line. */
+export interface RedisPresenceOptions extends RedisEndpoint {
+  /** `redis://` or `rediss://` (a cluster's seeds, comma-separated); no password appears in an error or a log line. */
   url: string;
   logger?: RedisLogger;
 }
@@ -63,10 +65,11 @@ export interface RedisPresenceOptions {
 /** Connects and resolves with a RedisPresence that owns (and on `close` quits) its connection. */
 export async function createRedisPresence(options: RedisPresenceOptions): Promise<RedisPresence> {
   const logger = options.logger ?? SILENT_LOGGER;
-  const redis = createRedisClient(options.url, "roombus:presence");
-  await connectRedis([redis], options.url);
+  const endpoint = { url: options.url, cluster: options.cluster };
+  const redis = createRedisClient(endpoint, "roombus:presence");
+  await connectRedis([redis], endpoint);
   const presence = new RedisPresence(redis, { ownsConnection: true, logger });
-  watchRedisConnection(redis, "presence", options.url, logger, () => presence.isClosed);
+  watchRedisConnection(redis, "presence", endpoint, logger, () => presence.isClosed);
   return presence;
 }
 
@@ -83,7 +86,7 @@ export class RedisPresence implements PresenceDirectory, NodeLiveness {
 
   /** Uses `redis` (connected, or connecting lazily); with `ownsConnection` the connection is quit on `close`. */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     options: { ownsConnection?: boolean; logger?: RedisLogger } = {},
   ) {
     this.ownsConnection = options.ownsConnection === true;

@@ -17,6 +17,8 @@ import { SqliteProjectStore } from "./sqlite-project-store.js";
 export interface ProjectApiOptions {
   /** Redis in cluster mode; otherwise the SQLite file. */
   redisUrl: string | undefined;
+  /** `redisUrl` names the seed nodes of a Redis Cluster. */
+  redisCluster?: boolean | undefined;
   sqlitePath: string;
   /** Where audit records go: the rooms' store. */
   auditStore: SecretStore;
@@ -37,7 +39,7 @@ export async function openProjectApi(options: ProjectApiOptions): Promise<Projec
   const store: ProjectStore =
     options.redisUrl === undefined
       ? new SqliteProjectStore(options.sqlitePath)
-      : await createRedisProjectStore({ url: options.redisUrl, logger: options.logger });
+      : await createRedisProjectStore({ url: options.redisUrl, cluster: options.redisCluster, logger: options.logger });
   const api = createProjectHttpApi({
     vault: new ProjectVault(store, options.keyring, options.logger, options.refreshKeys),
     audit: new ProjectAudit(options.auditStore, options.keyring, options.logger),

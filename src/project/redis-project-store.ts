@@ -3,7 +3,8 @@
  * (src/redis/connection.ts: no offline queue, nothing re-sent after a drop, a dead socket found in 5 s).
  *
  * Every key carries the one hash tag `{global:project}` (it holds ":", which an escaped room tag never does, as in
- * RedisStore), so each Lua script below touches keys of one slot and runs atomically on Redis Cluster too:
+ * RedisStore), so each Lua script and pipeline below touches keys of one slot and runs on Redis Cluster too (`cluster:
+ * true`), on the one shard that owns that slot; listing reads the names hash, never scans:
  *
  * | key                                  | type | holds                                                       |
  * |--------------------------------------|------|-------------------------------------------------------------|
@@ -13,16 +14,18 @@
  *
  * Failures become RedisStoreError with the message only: ioredis errors carry the command's arguments (sealed bytes).
  */
-import { Redis, type Cluster } from "ioredis";
 import {
   SILENT_LOGGER,
   closeRedis,
   connectRedis,
   createRedisClient,
-  redactRedisUrl,
+  isRedisReady,
   watchRedisConnection,
+  type RedisClient,
+  type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
+import { describeRedisEndpoint } from "../redis/endpoint.js";
 import { DEFAULT_REDIS_PREFIX, RedisStoreError, escapeKeyPart } from "../secrets/redis-store.js";
 import {
   byName,
@@ -38,8 +41,8 @@ import {
   type UpdateResult,
 } from "./project-store.js";
 
-export interface CreateRedisProjectStoreOptions {
-  /** redis:// or rediss:// URL (its password is never printed). */
+export interface CreateRedisProjectStoreOptions extends RedisEndpoint {
+  /** redis:// or rediss:// URL, or a cluster's seed URLs (no password is ever printed). */
   url: string;
   /** Prepended to every key (default "rb:", the RedisStore's); must not contain "{" or "}". */
   prefix?: string | undefined;
@@ -48,16 +51,17 @@ export interface CreateRedisProjectStoreOptions {
 
 /** Connects (one line naming the URL without its password when Redis is unreachable) and returns the store. */
 export async function createRedisProjectStore(options: CreateRedisProjectStoreOptions): Promise<RedisProjectStore> {
-  const client = createRedisClient(options.url, "roombus:project");
-  await connectRedis([client], options.url);
+  const endpoint = { url: options.url, cluster: options.cluster };
+  const client = createRedisClient(endpoint, "roombus:project");
+  await connectRedis([client], endpoint);
   const store = new RedisProjectStore(client, options.prefix);
-  watchRedisConnection(client, "project store", options.url, options.logger ?? SILENT_LOGGER, () => store.isClosed);
+  watchRedisConnection(client, "project store", endpoint, options.logger ?? SILENT_LOGGER, () => store.isClosed);
   try {
     await client.ping();
   } catch (error) {
     await store.close();
     throw new RedisStoreError(
-      `cannot reach Redis at ${redactRedisUrl(options.url)}: ${error instanceof Error ? error.message : String(error)}`,
+      `cannot reach ${describeRedisEndpoint(endpoint)}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
   return store;
@@ -133,7 +137,7 @@ return 1
 type ScriptName = keyof typeof SCRIPTS;
 type ProjectScripts = Record<ScriptName, (...args: (string | Buffer)[]) => Promise<unknown>>;
 
-function defineScripts(client: Redis | Cluster): ProjectScripts {
+function defineScripts(client: RedisClient): ProjectScripts {
   const commands = client as unknown as Partial<ProjectScripts>;
   for (const [name, definition] of Object.entries(SCRIPTS) as [ScriptName, (typeof SCRIPTS)[ScriptName]][]) {
     if (typeof commands[name] !== "function") client.defineCommand(name, definition);
@@ -150,7 +154,7 @@ export class RedisProjectStore implements ProjectStore {
 
   /** Takes ownership of `client` (closing the store quits it). */
   constructor(
-    private readonly client: Redis | Cluster,
+    private readonly client: RedisClient,
     prefix: string = DEFAULT_REDIS_PREFIX,
   ) {
     this.keys = new ProjectKeyLayout(prefix);
@@ -257,7 +261,7 @@ export class RedisProjectStore implements ProjectStore {
   }
 
   isHealthy(): boolean {
-    return !this.closed && this.client.status === "ready";
+    return !this.closed && isRedisReady(this.client);
   }
 
   get isClosed(): boolean {
@@ -267,12 +271,7 @@ export class RedisProjectStore implements ProjectStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.client instanceof Redis) {
-      await closeRedis(this.client);
-    } else {
-      await this.client.quit().catch(() => undefined);
-      this.client.disconnect();
-    }
+    await closeRedis(this.client);
   }
 
   /** Refuses after close, rejects when the connection drops mid-flight, and keeps only the error's message. */

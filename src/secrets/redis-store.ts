@@ -15,21 +15,25 @@
  * outcome); a socket that stops answering is declared dead after `socketTimeout`. The Vault turns every rejection
  * into 1013 "unavailable". A rejected write may or may not have been applied.
  *
- * Cluster: every script and pipeline touches keys of one hash slot only. Room-scoped keys carry the room as hash tag
- * (`rb:{room}:…`); everything else carries a tag that contains ":" (`rb:{req:<id>}`, `rb:{lock:<name>}`,
- * `rb:{global:…}`), which a room tag never does (":" in a room name is escaped), so the two families cannot collide.
+ * Cluster (`cluster: true` connects to a Redis Cluster): every script, pipeline and MULTI touches keys of one hash
+ * slot only. Room-scoped keys carry the room as hash tag (`rb:{room}:…`); everything else carries a tag that contains
+ * ":" (`rb:{req:<id>}`, `rb:{lock:<name>}`, `rb:{global:…}`), which a room tag never does (":" in a room name is
+ * escaped), so the two families cannot collide. The one write that spans two slots, an audit entry appended to its
+ * room's stream and to the global one, is two commands (see appendAudit). Nothing scans or lists keys.
  */
 import { createHash } from "node:crypto";
-import { Redis, type Cluster } from "ioredis";
 import {
   SILENT_LOGGER,
   closeRedis,
   connectRedis,
   createRedisClient,
-  redactRedisUrl,
+  isRedisReady,
   watchRedisConnection,
+  type RedisClient,
+  type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
+import { describeRedisEndpoint } from "../redis/endpoint.js";
 import type { WrappedDataKey } from "./keyring.js";
 import { canonicalKey, keyParts, type RecordKey } from "./record-key.js";
 import { MAX_TIMEOUT_MS } from "../protocol/limits.js";
@@ -71,8 +75,8 @@ export interface RedisStoreOptions {
   auditMaxLen?: number | undefined;
 }
 
-export interface CreateRedisStoreOptions extends RedisStoreOptions {
-  /** redis:// or rediss:// URL (user and password in it are used, and never printed). */
+export interface CreateRedisStoreOptions extends RedisStoreOptions, RedisEndpoint {
+  /** redis:// or rediss:// URL, or a cluster's seed URLs (user and password in them are used, and never printed). */
   url: string;
   /** Connection losses and recoveries (once each), as RedisBus logs them; silent by default. */
   logger?: RedisLogger | undefined;
@@ -92,17 +96,18 @@ export class RedisStoreError extends Error {
  * "cannot reach Redis at <url without password>: <reason>".
  */
 export async function createRedisStore(options: CreateRedisStoreOptions): Promise<RedisStore> {
-  const client = createRedisClient(options.url, "roombus:store");
-  await connectRedis([client], options.url);
+  const endpoint = { url: options.url, cluster: options.cluster };
+  const client = createRedisClient(endpoint, "roombus:store");
+  await connectRedis([client], endpoint);
   const store = new RedisStore(client, options);
-  watchRedisConnection(client, "store", options.url, options.logger ?? SILENT_LOGGER, () => store.isClosed);
+  watchRedisConnection(client, "store", endpoint, options.logger ?? SILENT_LOGGER, () => store.isClosed);
   if (options.onError !== undefined) client.on("error", options.onError);
   try {
     await client.ping();
   } catch (error) {
     await store.close();
     throw new RedisStoreError(
-      `cannot reach Redis at ${redactRedisUrl(options.url)}: ${error instanceof Error ? error.message : String(error)}`,
+      `cannot reach ${describeRedisEndpoint(endpoint)}: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
   return store;
@@ -300,7 +305,7 @@ type ScriptArg = string | Buffer | number;
 type StoreScripts = Record<ScriptName, (...args: ScriptArg[]) => Promise<unknown>>;
 
 /** Defines the scripts on the client once (EVALSHA, falling back to EVAL when Redis does not have the script yet). */
-function defineScripts(client: Redis | Cluster): StoreScripts {
+function defineScripts(client: RedisClient): StoreScripts {
   const commands = client as unknown as Partial<StoreScripts>;
   for (const [name, definition] of Object.entries(SCRIPTS) as [ScriptName, (typeof SCRIPTS)[ScriptName]][]) {
     if (typeof commands[name] !== "function") client.defineCommand(name, definition);
@@ -318,7 +323,7 @@ export class RedisStore implements SecretStore {
 
   /** Takes ownership of `client` (closing the store quits it). Give it the options `createRedisStore` uses. */
   constructor(
-    private readonly client: Redis | Cluster,
+    private readonly client: RedisClient,
     options: RedisStoreOptions = {},
   ) {
     this.keys = new RedisKeyLayout(options.prefix ?? DEFAULT_REDIS_PREFIX);
@@ -523,8 +528,9 @@ export class RedisStore implements SecretStore {
     return this.run("appendAudit", async () => {
       const json = JSON.stringify(auditToJson(entry));
       const append = (key: string) => this.client.xadd(key, "MAXLEN", "~", this.auditMaxLen, "*", "entry", json);
-      // Two streams in two slots (the room's and the global one), so not one transaction: an entry can land in one
-      // and not the other only if Redis fails between the two, and then the append rejects.
+      // Two streams in two slots (the room's and the global one), on two shards of a Redis Cluster: so two commands,
+      // never one transaction or script. An entry can land in one and not the other only if Redis fails between
+      // the two, and then the append rejects.
       await Promise.all([append(this.keys.roomAudit(entry.room)), append(this.keys.globalAudit())]);
     });
   }
@@ -557,7 +563,7 @@ export class RedisStore implements SecretStore {
   }
 
   isHealthy(): boolean {
-    return !this.closed && this.client.status === "ready";
+    return !this.closed && isRedisReady(this.client);
   }
 
   get isClosed(): boolean {
@@ -568,12 +574,7 @@ export class RedisStore implements SecretStore {
     if (this.closed) return;
     this.closed = true;
     // QUIT is answered after the replies already on their way, so acknowledged writes are not cut short.
-    if (this.client instanceof Redis) {
-      await closeRedis(this.client);
-    } else {
-      await this.client.quit().catch(() => undefined);
-      this.client.disconnect();
-    }
+    await closeRedis(this.client);
   }
 
   /**

@@ -20,7 +20,7 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, dataDir: string | undef
 export async function openServerStore(config: Config): Promise<SecretStore> {
   if (config.redisUrl !== undefined) {
     try {
-      return await createRedisStore({ url: config.redisUrl });
+      return await createRedisStore({ url: config.redisUrl, cluster: config.redisCluster });
     } catch (error) {
       throw new CliError(error instanceof Error ? error.message : "cannot reach Redis");
     }
