@@ -18,7 +18,9 @@ Flags:
   --log-level LEVEL    fatal, error, warn, info, debug, trace or silent (ROOMBUS_LOG_LEVEL, default info)
   -h, --help           show this help
 
-Other settings (ROOMBUS_JWT_SECRET, ROOMBUS_ENCRYPTION_KEY, ROOMBUS_ALLOWED_ORIGINS, ...) are environment only.
+Other settings (ROOMBUS_JWT_SECRET, ROOMBUS_ENCRYPTION_KEY, ROOMBUS_ALLOWED_ORIGINS, ...) are environment only; for
+Redis Cluster, set ROOMBUS_REDIS_CLUSTER=true and give the seed nodes comma-separated in --redis-url. The README's
+"Configuration" section lists them all.
 
 Example:
   ROOMBUS_JWT_SECRET=$(openssl rand -base64 32) roombus serve --port 8765 --data-dir /var/lib/roombus`;
