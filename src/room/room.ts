@@ -2,25 +2,21 @@
 import type { ParticipantRecord } from "../bus/presence.js";
 import type { Participant } from "../protocol/common.js";
 import type { LocalParticipant } from "./local-participant.js";
+import { RecentKeys } from "./recent-keys.js";
 
-/** How many departed participant ids a room remembers, to answer 1010 rather than 1003 to a late send. */
-const RECENTLY_LEFT_LIMIT = 1024;
+/** Departed participant ids a room remembers (512 to 1,024), to answer 1010 rather than 1003 to a late send. */
+const RECENTLY_LEFT_PER_GENERATION = 512;
 
 export class Room {
   readonly participants = new Map<string, ParticipantRecord>();
   readonly local = new Map<string, LocalParticipant>();
-  private readonly recentlyLeft = new Set<string>();
+  private readonly recentlyLeft = new RecentKeys(RECENTLY_LEFT_PER_GENERATION);
 
   constructor(readonly name: string) {}
 
   markLeft(participantId: string): void {
     this.participants.delete(participantId);
-    this.recentlyLeft.add(participantId);
-    if (this.recentlyLeft.size > RECENTLY_LEFT_LIMIT) {
-      // Sets iterate in insertion order: the first entry is the oldest.
-      const oldest = this.recentlyLeft.values().next().value;
-      if (oldest !== undefined) this.recentlyLeft.delete(oldest);
-    }
+    this.recentlyLeft.set(participantId, true);
   }
 
   wasHere(participantId: string): boolean {
