@@ -14,13 +14,11 @@ import { decodeRequest, encodeError } from "../protocol/frames.js";
 import type { LocalParticipant } from "../room/local-participant.js";
 import type { Router } from "../room/router.js";
 import type { RoomNode } from "../room/room-node.js";
+import { canWriteFramed, finishAtEndOfTurn, frameIfRepeated, socketOf } from "./outbound.js";
 import { TokenBucket } from "./rate-limiter.js";
 
 /** setTimeout takes at most 2^31-1 ms; longer expiries are re-armed when they come due. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-function endTurn(session: Session): void {
-  session.finishTurn();
-}
 
 /** Held writes are sent as soon as they reach this many bytes. */
 const CORK_FLUSH_BYTES = 64 * 1024;
@@ -95,8 +93,11 @@ export class Session implements LocalParticipant {
       this.close(CLOSE_CODES.slow_consumer, "slow consumer: outbound buffer over its cap", "slow_consumer");
       return;
     }
-    this.beforeWrite();
-    this.ws.send(frame);
+    // A payload the previous send also carried is a broadcast's: framed once for all its receivers (outbound.ts).
+    const framed = frameIfRepeated(frame);
+    this.beforeWrite(framed !== undefined);
+    if (framed !== undefined && this.socket !== undefined && canWriteFramed(this.ws)) this.socket.write(framed);
+    else this.ws.send(frame);
     // Held bytes count as buffered: past a little, send them now, so a healthy reader never looks slow.
     if (this.turn === "corked" && this.socket !== undefined && this.socket.writableLength >= CORK_FLUSH_BYTES) {
       this.socket.uncork();
@@ -107,23 +108,27 @@ export class Session implements LocalParticipant {
   /**
    * The first frame of a turn of the event loop leaves at once (no added latency); later frames of the same turn are
    * held and leave together in one writev when the turn ends. Under load the socket writes would otherwise take half
-   * the server's time, one system call per frame. `ws` has no public cork, so this reaches its socket.
+   * the server's time, one system call per frame. A broadcast's frame is held from the first (`hold`): the receivers
+   * after the first of a fan-out get it at the end of the turn with whatever else the turn sends them. `ws` has no
+   * public cork, so this reaches its socket.
    */
-  private beforeWrite(): void {
+  private beforeWrite(hold: boolean): void {
+    this.socket ??= socketOf(this.ws);
     if (this.turn === "corked") return;
     if (this.turn === "idle") {
-      this.turn = "wrote";
-      // A static function with `this` as its argument: no closure per session (idle sessions stay small).
-      setImmediate(endTurn, this);
-      return;
+      // One shared end-of-turn callback for every session: no closure per session (idle sessions stay small).
+      finishAtEndOfTurn(this);
+      if (!hold) {
+        this.turn = "wrote";
+        return;
+      }
     }
-    this.socket ??= (this.ws as unknown as { _socket?: Socket })._socket;
     if (this.socket === undefined) return;
     this.socket.cork();
     this.turn = "corked";
   }
 
-  /** @internal Called by `endTurn` when the turn's writes are done. */
+  /** @internal Called once the turn in which this session wrote is over. */
   finishTurn(): void {
     if (this.turn === "corked") this.socket?.uncork();
     this.turn = "idle";
