@@ -16,15 +16,14 @@
  */
 import {
   SILENT_LOGGER,
-  closeRedis,
   connectRedis,
   createRedisClient,
-  isRedisReady,
   watchRedisConnection,
   type RedisClient,
   type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
+import { RedisOperations } from "../redis/operations.js";
 import { describeRedisEndpoint } from "../redis/endpoint.js";
 import { DEFAULT_REDIS_PREFIX, RedisStoreError, escapeKeyPart } from "../secrets/redis-store.js";
 import {
@@ -148,9 +147,7 @@ function defineScripts(client: RedisClient): ProjectScripts {
 export class RedisProjectStore implements ProjectStore {
   readonly keys: ProjectKeyLayout;
   private readonly scripts: ProjectScripts;
-  private closed = false;
-  /** Operations waiting for a reply: rejected when the connection drops, since nothing is re-sent. */
-  private readonly inFlight = new Set<(error: Error) => void>();
+  private readonly operations: RedisOperations;
 
   /** Takes ownership of `client` (closing the store quits it). */
   constructor(
@@ -159,10 +156,7 @@ export class RedisProjectStore implements ProjectStore {
   ) {
     this.keys = new ProjectKeyLayout(prefix);
     this.scripts = defineScripts(client);
-    client.on("close", () => {
-      const error = new RedisStoreError("the connection to Redis was lost; the operation may or may not have been applied");
-      for (const reject of [...this.inFlight]) reject(error);
-    });
+    this.operations = new RedisOperations(client, (message) => new RedisStoreError(message));
   }
 
   create(record: NewProjectRecord, now = Date.now()): Promise<CreateResult> {
@@ -261,36 +255,19 @@ export class RedisProjectStore implements ProjectStore {
   }
 
   isHealthy(): boolean {
-    return !this.closed && isRedisReady(this.client);
+    return this.operations.isHealthy();
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.operations.isClosed;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await closeRedis(this.client);
+  close(): Promise<void> {
+    return this.operations.close();
   }
 
-  /** Refuses after close, rejects when the connection drops mid-flight, and keeps only the error's message. */
   private run<T>(op: string, body: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new RedisStoreError(`${op}: store closed`));
-    return new Promise<T>((resolve, reject) => {
-      const abort = (error: Error) => {
-        this.inFlight.delete(abort);
-        reject(new RedisStoreError(`${op}: ${error.message}`));
-      };
-      this.inFlight.add(abort);
-      body().then(
-        (value) => {
-          this.inFlight.delete(abort);
-          resolve(value);
-        },
-        (error: unknown) => abort(error instanceof Error ? error : new Error(String(error))),
-      );
-    });
+    return this.operations.run(op, body);
   }
 }
 

@@ -24,15 +24,14 @@
 import { createHash } from "node:crypto";
 import {
   SILENT_LOGGER,
-  closeRedis,
   connectRedis,
   createRedisClient,
-  isRedisReady,
   watchRedisConnection,
   type RedisClient,
   type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
+import { RedisOperations } from "../redis/operations.js";
 import { describeRedisEndpoint } from "../redis/endpoint.js";
 import type { WrappedDataKey } from "./keyring.js";
 import { canonicalKey, keyParts, type RecordKey } from "./record-key.js";
@@ -317,9 +316,7 @@ export class RedisStore implements SecretStore {
   readonly keys: RedisKeyLayout;
   private readonly scripts: StoreScripts;
   private readonly auditMaxLen: number;
-  private closed = false;
-  /** Operations waiting for a reply; rejected when the connection drops, since their commands are not re-sent. */
-  private readonly inFlight = new Set<(error: Error) => void>();
+  private readonly operations: RedisOperations;
 
   /** Takes ownership of `client` (closing the store quits it). Give it the options `createRedisStore` uses. */
   constructor(
@@ -329,10 +326,7 @@ export class RedisStore implements SecretStore {
     this.keys = new RedisKeyLayout(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.auditMaxLen = options.auditMaxLen ?? DEFAULT_AUDIT_MAX_LEN;
     this.scripts = defineScripts(client);
-    client.on("close", () => {
-      const error = new RedisStoreError("the connection to Redis was lost; the operation may or may not have been applied");
-      for (const reject of [...this.inFlight]) reject(error);
-    });
+    this.operations = new RedisOperations(client, (message) => new RedisStoreError(message));
   }
 
   getRecord(key: RecordKey): Promise<StoredRecord | undefined> {
@@ -563,40 +557,19 @@ export class RedisStore implements SecretStore {
   }
 
   isHealthy(): boolean {
-    return !this.closed && isRedisReady(this.client);
+    return this.operations.isHealthy();
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.operations.isClosed;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    // QUIT is answered after the replies already on their way, so acknowledged writes are not cut short.
-    await closeRedis(this.client);
+  close(): Promise<void> {
+    return this.operations.close();
   }
 
-  /**
-   * Runs one operation: refuses after close, rejects when the connection drops mid-flight, and rethrows failures
-   * as RedisStoreError with the message only (ioredis errors carry the command's arguments, i.e. sealed bytes).
-   */
   private run<T>(op: string, body: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new RedisStoreError(`${op}: store closed`));
-    return new Promise<T>((resolve, reject) => {
-      const abort = (error: Error) => {
-        this.inFlight.delete(abort);
-        reject(new RedisStoreError(`${op}: ${error.message}`));
-      };
-      this.inFlight.add(abort);
-      body().then(
-        (value) => {
-          this.inFlight.delete(abort);
-          resolve(value);
-        },
-        (error: unknown) => abort(error instanceof Error ? error : new Error(String(error))),
-      );
-    });
+    return this.operations.run(op, body);
   }
 
   private async listIndex(index: string, kind: IndexKind, identity: string): Promise<string[]> {

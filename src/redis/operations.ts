@@ -1,0 +1,57 @@
+/**
+ * What every Redis-backed store does around its commands: refuse after close, reject an operation whose connection
+ * dropped while it waited (its commands are never re-sent, see connection.ts, so waiting longer would wait forever),
+ * and keep only an error's message (ioredis errors carry the command's arguments, i.e. sealed bytes).
+ */
+import { closeRedis, isRedisReady, type RedisClient } from "./connection.js";
+
+export class RedisOperations {
+  private closed = false;
+  /** Operations waiting for a reply; rejected when the connection drops. */
+  private readonly inFlight = new Set<(error: Error) => void>();
+
+  /** Takes ownership of `client`: close() quits it. `fail` makes the error a store reports (a message only). */
+  constructor(
+    readonly client: RedisClient,
+    private readonly fail: (message: string) => Error,
+  ) {
+    client.on("close", () => {
+      const error = fail("the connection to Redis was lost; the operation may or may not have been applied");
+      for (const reject of [...this.inFlight]) reject(error);
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  isHealthy(): boolean {
+    return !this.closed && isRedisReady(this.client);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // QUIT is answered after the replies already on their way, so acknowledged writes are not cut short.
+    await closeRedis(this.client);
+  }
+
+  /** Runs one operation named `op` (for its error message) under the rules above. */
+  run<T>(op: string, body: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(this.fail(`${op}: store closed`));
+    return new Promise<T>((resolve, reject) => {
+      const abort = (error: Error) => {
+        this.inFlight.delete(abort);
+        reject(this.fail(`${op}: ${error.message}`));
+      };
+      this.inFlight.add(abort);
+      body().then(
+        (value) => {
+          this.inFlight.delete(abort);
+          resolve(value);
+        },
+        (error: unknown) => abort(error instanceof Error ? error : new Error(String(error))),
+      );
+    });
+  }
+}
