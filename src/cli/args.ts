@@ -217,6 +217,21 @@ export function oneLine(text: string): string {
 }
 
 /** Shows text that came from someone else with its control characters escaped instead of interpreted. */
+/**
+ * Runs the subcommand of a command group (`roombus room …`, `roombus keys …`): the first word picks one of
+ * `subcommands` (named "<group> <word>"), `--help` prints `usage`, anything else is a usage mistake naming the group.
+ */
+export function runSubcommand(group: string, usage: string, subcommands: readonly Command[], argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined) throw new UsageError(`roombus ${group}: missing command; see \`roombus ${group} --help\``);
+  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(usage);
+  const command = subcommands.find((candidate) => candidate.name === `${group} ${name}`);
+  if (command === undefined) {
+    throw new UsageError(`roombus ${group}: unknown command "${printable(name)}"; see \`roombus ${group} --help\``);
+  }
+  return command.run(rest, io);
+}
+
 export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`);

@@ -7,15 +7,14 @@ import { OIDC_SCOPES, OidcProviderMissingError, startOAuthProvider } from "../..
 import { MAX_NAME_CHARS } from "../../protocol/limits.js";
 import {
   CliError,
-  HelpRequest,
+  type Command,
+  type Io,
   onStopSignal,
   parseFlags,
   parseIntegerFlag,
   printable,
-  UsageError,
+  runSubcommand,
   usageError,
-  type Command,
-  type Io,
 } from "../args.js";
 
 const DEFAULT_PORT = 8780;
@@ -99,14 +98,7 @@ export const demoCommand: Command = {
 };
 
 async function runDemo(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) throw new UsageError("roombus demo: missing command; see `roombus demo --help`");
-  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-  const command = SUBCOMMANDS.find((candidate) => candidate.name === `demo ${name}`);
-  if (command === undefined) {
-    throw new UsageError(`roombus demo: unknown command "${printable(name)}"; see \`roombus demo --help\``);
-  }
-  return command.run(rest, io);
+  return runSubcommand("demo", USAGE, SUBCOMMANDS, argv, io);
 }
 
 /** RFC 6749 §A.4: a scope token is printable ASCII other than space, '"' and '\'. */

@@ -5,7 +5,7 @@
 import { resolveMasterKeys } from "../../config.js";
 import { rotateKeys, type RotationReport } from "../../secrets/key-management.js";
 import { KeyringError } from "../../secrets/keyring.js";
-import { CliError, HelpRequest, UsageError, parseFlags, printable, type Command, type Io } from "../args.js";
+import { CliError, type Command, type Io, parseFlags, runSubcommand } from "../args.js";
 import { loadServerConfig, openServerStore } from "./server-store.js";
 
 const ROTATE_USAGE = `Usage: roombus keys rotate [flags]
@@ -84,10 +84,5 @@ export const keysCommand: Command = {
 };
 
 async function runKeys(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) throw new UsageError("roombus keys: missing command; see `roombus keys --help`");
-  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-  const command = SUBCOMMANDS.find((candidate) => candidate.name === `keys ${name}`);
-  if (command === undefined) throw new UsageError(`roombus keys: unknown command "${printable(name)}"; see \`roombus keys --help\``);
-  return command.run(rest, io);
+  return runSubcommand("keys", USAGE, SUBCOMMANDS, argv, io);
 }

@@ -2,7 +2,15 @@
  * `roombus project secret docker <command>`: image-pull secrets, registry credentials that only whatever pulls a
  * service's image gets (`roombus run --print-pull-config`), never a process environment (seeds 000, 002).
  */
-import { HelpRequest, UsageError, parseFlags, parseFlagsAndArguments, printable, usageError, type Command, type Io } from "../args.js";
+import {
+  type Command,
+  type Io,
+  parseFlags,
+  parseFlagsAndArguments,
+  printable,
+  runSubcommand,
+  usageError,
+} from "../args.js";
 import { jsonLine } from "../output.js";
 import { formatTable, PROJECT_FLAGS_HELP, PROJECT_OPTIONS, projectApi, readTextValue, withProjectApi } from "./project-session.js";
 
@@ -128,13 +136,6 @@ export const projectSecretDockerCommand: Command = {
   name: "project secret docker",
   summary: "image-pull secrets: registry credentials for pulling images",
   run: async (argv, io) => {
-    const [name, ...rest] = argv;
-    if (name === undefined) throw new UsageError("roombus project secret docker: missing command; see `roombus project secret docker --help`");
-    if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-    const command = SUBCOMMANDS.find((candidate) => candidate.name === `project secret docker ${name}`);
-    if (command === undefined) {
-      throw new UsageError(`roombus project secret docker: unknown command "${printable(name)}"; see \`roombus project secret docker --help\``);
-    }
-    return command.run(rest, io);
+    return runSubcommand("project secret docker", USAGE, SUBCOMMANDS, argv, io);
   },
 };

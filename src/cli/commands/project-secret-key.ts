@@ -2,7 +2,15 @@
  * `roombus project secret key <command>`: key collections, named sets of KEY=value pairs that a service lists in
  * `container.secrets` and gets as environment variables (seed 002). Values go in; only key names come out.
  */
-import { HelpRequest, UsageError, parseFlags, parseFlagsAndArguments, printable, usageError, type Command, type Io } from "../args.js";
+import {
+  type Command,
+  type Io,
+  parseFlags,
+  parseFlagsAndArguments,
+  printable,
+  runSubcommand,
+  usageError,
+} from "../args.js";
 import { jsonLine } from "../output.js";
 import { formatTable, PROJECT_FLAGS_HELP, PROJECT_OPTIONS, projectApi, readTextValue, withProjectApi } from "./project-session.js";
 
@@ -159,13 +167,6 @@ export const projectSecretKeyCommand: Command = {
   name: "project secret key",
   summary: "key collections: KEY=value sets a service gets as environment variables",
   run: async (argv, io) => {
-    const [name, ...rest] = argv;
-    if (name === undefined) throw new UsageError("roombus project secret key: missing command; see `roombus project secret key --help`");
-    if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-    const command = SUBCOMMANDS.find((candidate) => candidate.name === `project secret key ${name}`);
-    if (command === undefined) {
-      throw new UsageError(`roombus project secret key: unknown command "${printable(name)}"; see \`roombus project secret key --help\``);
-    }
-    return command.run(rest, io);
+    return runSubcommand("project secret key", USAGE, SUBCOMMANDS, argv, io);
   },
 };

@@ -5,15 +5,14 @@
  */
 import type { ProjectSecret } from "../../client/project-api.js";
 import {
-  HelpRequest,
-  UsageError,
+  type Command,
+  type Io,
   parseFlags,
   parseFlagsAndArguments,
   parseIntegerFlag,
   printable,
+  runSubcommand,
   usageError,
-  type Command,
-  type Io,
 } from "../args.js";
 import { jsonLine } from "../output.js";
 import { projectSecretDockerCommand } from "./project-secret-docker.js";
@@ -277,12 +276,5 @@ export const projectSecretCommand: Command = {
 };
 
 async function runSecret(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) throw new UsageError("roombus project secret: missing command; see `roombus project secret --help`");
-  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-  const command = SUBCOMMANDS.find((candidate) => candidate.name === `project secret ${name}`);
-  if (command === undefined) {
-    throw new UsageError(`roombus project secret: unknown command "${printable(name)}"; see \`roombus project secret --help\``);
-  }
-  return command.run(rest, io);
+  return runSubcommand("project secret", USAGE, SUBCOMMANDS, argv, io);
 }

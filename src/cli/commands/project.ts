@@ -1,5 +1,5 @@
 /** `roombus project <subcommand>`: the project's own resources, through the project REST API. */
-import { HelpRequest, UsageError, printable, type Command, type Io } from "../args.js";
+import { type Command, type Io, runSubcommand } from "../args.js";
 import { projectSecretCommand } from "./project-secret.js";
 
 const SUBCOMMANDS: readonly Command[] = [projectSecretCommand];
@@ -24,10 +24,5 @@ export const projectCommand: Command = {
 };
 
 async function runProject(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) throw new UsageError("roombus project: missing command; see `roombus project --help`");
-  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-  const command = SUBCOMMANDS.find((candidate) => candidate.name === `project ${name}`);
-  if (command === undefined) throw new UsageError(`roombus project: unknown command "${printable(name)}"; see \`roombus project --help\``);
-  return command.run(rest, io);
+  return runSubcommand("project", USAGE, SUBCOMMANDS, argv, io);
 }

@@ -9,16 +9,15 @@ import { MAX_NAME_CHARS } from "../../protocol/limits.js";
 import { isRoombusError } from "../../protocol/errors.js";
 import {
   CliError,
-  HelpRequest,
-  UsageError,
+  type Command,
+  type Io,
   optionalIdentity,
   parseFlags,
   parseFlagsAndArguments,
   parseIntegerFlag,
   printable,
+  runSubcommand,
   usageError,
-  type Command,
-  type Io,
 } from "../args.js";
 import { jsonLine } from "../output.js";
 import { readValue, writeValue } from "../secret-values.js";
@@ -353,12 +352,5 @@ export const roomSecretCommand: Command = {
 };
 
 async function runSecret(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) throw new UsageError("roombus room secret: missing command; see `roombus room secret --help`");
-  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-  const command = SUBCOMMANDS.find((candidate) => candidate.name === `room secret ${name}`);
-  if (command === undefined) {
-    throw new UsageError(`roombus room secret: unknown command "${printable(name)}"; see \`roombus room secret --help\``);
-  }
-  return command.run(rest, io);
+  return runSubcommand("room secret", USAGE, SUBCOMMANDS, argv, io);
 }

@@ -1,5 +1,5 @@
 /** `roombus room <subcommand>`: the commands that join a room as a participant. */
-import { HelpRequest, UsageError, printable, type Command, type Io } from "../args.js";
+import { type Command, type Io, runSubcommand } from "../args.js";
 import { roomListenCommand } from "./room-listen.js";
 import { roomParticipantsCommand } from "./room-participants.js";
 import { roomSecretCommand } from "./room-secret.js";
@@ -26,12 +26,5 @@ export const roomCommand: Command = {
 };
 
 async function runRoom(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) throw new UsageError("roombus room: missing command; see `roombus room --help`");
-  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-  const command = SUBCOMMANDS.find((candidate) => candidate.name === `room ${name}`);
-  if (command === undefined) {
-    throw new UsageError(`roombus room: unknown command "${printable(name)}"; see \`roombus room --help\``);
-  }
-  return command.run(rest, io);
+  return runSubcommand("room", USAGE, SUBCOMMANDS, argv, io);
 }

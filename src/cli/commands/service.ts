@@ -12,17 +12,16 @@ import { SpecError, type TemplateVariable } from "../../service/spec.js";
 import { planInstall, TemplateError, type InstallPlan } from "../../service/template.js";
 import { openAnswerReader } from "../answer-reader.js";
 import {
-  CliError,
-  HelpRequest,
-  UsageError,
   checkRoomName,
+  CliError,
+  type Command,
+  type Io,
   oneLine,
   parseFlags,
   printable,
   requireFlag,
+  runSubcommand,
   usageError,
-  type Command,
-  type Io,
 } from "../args.js";
 import { DEFAULT_URL, explainSecretsError, joinRoom, resolveToken } from "./room-session.js";
 
@@ -246,10 +245,5 @@ export const serviceCommand: Command = {
 };
 
 async function runService(argv: string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined) throw new UsageError("roombus service: missing command; see `roombus service --help`");
-  if (name === "--help" || name === "-h" || name === "help") throw new HelpRequest(USAGE);
-  const command = SUBCOMMANDS.find((candidate) => candidate.name === `service ${name}`);
-  if (command === undefined) throw new UsageError(`roombus service: unknown command "${printable(name)}"; see \`roombus service --help\``);
-  return command.run(rest, io);
+  return runSubcommand("service", USAGE, SUBCOMMANDS, argv, io);
 }
