@@ -25,6 +25,9 @@ describe("Redis outage during cross-node exchanges", () => {
     const agent: RoomClient = await connect(first.roomUrl(room), await first.token("agent", room, ["secrets"]));
     const person: RoomClient = await connect(second.roomUrl(room), await second.token("person", room, ["secrets"]));
     await expect.poll(() => agent.participants.has(person.participantId)).toBe(true);
+    const socketsClosed: string[] = [];
+    void agent.closed.then(({ code, reason }) => socketsClosed.push(`agent ${code} ${reason}`));
+    void person.closed.then(({ code, reason }) => socketsClosed.push(`person ${code} ${reason}`));
 
     // The person answers every request it hears and records which answers the server acknowledged. The first 50 are
     // answered at once; the rest wait until Redis is down, so the outage always lands on exchanges in flight.
@@ -79,7 +82,8 @@ describe("Redis outage during cross-node exchanges", () => {
     for (const outcome of failed) expect([1009, 1010, 1013, 1006]).toContain(outcome.code);
     expect(answeredTwice).toEqual([]);
 
-    // Sockets stayed up through the outage.
+    // Sockets stayed up through the outage (a close would have ended the calls with "connection closed (code …)").
+    expect(socketsClosed).toEqual([]);
     expect(await agent.listParticipants()).toHaveLength(2);
     // Every acknowledged answer is readable afterwards, from either node.
     await expect.poll(async () => (await agent.secrets.listSecrets().then(() => true, () => false)), { timeout: 10_000 }).toBe(true);
