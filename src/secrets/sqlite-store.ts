@@ -10,12 +10,15 @@
  * synced), and the store itself syncs the log file with an asynchronous fdatasync on libuv's thread pool before it
  * acknowledges: the same guarantee as synchronous=FULL, without the event loop waiting for the disk while other
  * sockets are ready. Syncs run one at a time; the commits made while one runs are acknowledged by the next.
+ *
+ * Checkpoints run on a thread of their own, which also keeps the log to a bounded size under steady writes by asking
+ * for a short hold of the commits now and then (sqlite-checkpointer.ts).
  */
 import Database, { type Database as SqliteDatabase, type Statement } from "better-sqlite3";
 import { chmodSync, closeSync, existsSync, fdatasync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type { WrappedDataKey } from "./keyring.js";
-import { Checkpointer } from "./sqlite-checkpointer.js";
+import { Checkpointer, DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_WAL_LIMIT_BYTES } from "./sqlite-checkpointer.js";
 import { keyParts, type RecordKey } from "./record-key.js";
 import {
   REQUEST_TOMBSTONE_MS,
@@ -96,6 +99,16 @@ type Write = {
 /** A committed write waiting for the write-ahead log to reach the disk. */
 type Committed = { settle: () => void; reject: (error: unknown) => void };
 
+/** A hold the checkpointer asked for ends by this time even if the thread never answers (writes then go on). */
+const HOLD_LIMIT_MS = 2_000;
+
+export interface SqliteStoreOptions {
+  /** The write-ahead log is rewound once it is past this size (see sqlite-checkpointer.ts). */
+  walLimitBytes?: number;
+  /** How often the checkpointer thread copies the log into the database file. */
+  checkpointIntervalMs?: number;
+}
+
 export class SqliteStore implements SecretStore {
   private readonly db: SqliteDatabase;
   private readonly statements: ReturnType<typeof prepare>;
@@ -113,8 +126,13 @@ export class SqliteStore implements SecretStore {
   private readonly checkpointer: Checkpointer;
   /** Why the last checkpoint failed, if one did: reported by isHealthy until the store is reopened. */
   private checkpointFailure: string | undefined;
+  /** Set while the checkpointer catches up with the log: writes queue and commit when it lets go. */
+  private holdTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    options: SqliteStoreOptions = {},
+  ) {
     const fresh = !existsSync(path);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = new Database(path);
@@ -127,8 +145,16 @@ export class SqliteStore implements SecretStore {
     this.db.pragma("wal_autocheckpoint = 0");
     this.db.exec(SCHEMA);
     this.statements = prepare(this.db);
-    this.checkpointer = new Checkpointer(path, (reason) => {
-      this.checkpointFailure ??= reason;
+    const limits = {
+      intervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+      walLimitBytes: options.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES,
+    };
+    this.checkpointer = new Checkpointer(path, limits, {
+      onFailure: (reason) => {
+        this.checkpointFailure ??= reason;
+      },
+      onHoldWanted: () => this.hold(),
+      onRelease: () => this.release(),
     });
     this.walFd = openSync(`${path}-wal`, "r");
     // The log file may be new: make its directory entry durable too, once.
@@ -309,6 +335,7 @@ export class SqliteStore implements SecretStore {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.purgeTimer);
+    this.release();
     this.flush();
     this.closed = true;
     await new Promise<void>((resolve) => {
@@ -338,6 +365,8 @@ export class SqliteStore implements SecretStore {
    */
   private flush(): void {
     this.flushScheduled = false;
+    // Held: release() flushes what queued meanwhile.
+    if (this.holdTimer !== undefined) return;
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
@@ -364,6 +393,20 @@ export class SqliteStore implements SecretStore {
       else this.unsynced.push({ settle: () => write.resolve(outcome.value), reject: write.reject });
     });
     this.sync();
+  }
+
+  /** Stops committing (flush() runs between turns, so no transaction is open) and lets the checkpointer catch up. */
+  private hold(): void {
+    if (this.closed || this.holdTimer !== undefined) return;
+    this.holdTimer = setTimeout(() => this.release(), HOLD_LIMIT_MS).unref();
+    this.checkpointer.held();
+  }
+
+  private release(): void {
+    if (this.holdTimer === undefined) return;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    if (this.queue.length > 0 && !this.flushScheduled) this.flush();
   }
 
   /** Syncs the log for every commit made so far, unless a sync is running: then the next one covers them. */

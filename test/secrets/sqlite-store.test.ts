@@ -57,6 +57,40 @@ describe("SqliteStore durability", () => {
     }
   });
 
+  it("keeps the write-ahead log bounded under writes that never pause, and loses none of them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "roombus-store-"));
+    const path = join(dir, "roombus.db");
+    // A small log limit and frequent checkpoints, so the bound below does not depend on how fast this disk is.
+    const store = new SqliteStore(path, { walLimitBytes: 1024 * 1024, checkpointIntervalMs: 50 });
+    const writes = 6_000;
+    const value = new Uint8Array(8 * 1024);
+    try {
+      // One write after the other: a commit every turn, with no pause long enough for a checkpoint to catch up.
+      for (let index = 0; index < writes; index++) {
+        value.fill(index % 251);
+        await store.putRecord({ kind: "secret", room: "r", owner: "a", id: `id-${index % 500}` }, { type: "t", sealed: value });
+      }
+      expect(store.isHealthy()).toBe(true);
+      // Every write puts its 8 KiB value in the log (tens of megabytes in all): without rewinds the file holds them all.
+      const written = writes * value.length;
+      expect(statSync(`${path}-wal`).size).toBeLessThan(written / 4);
+    } finally {
+      await store.close();
+    }
+    const reopened = new SqliteStore(path);
+    try {
+      for (let id = 0; id < 500; id++) {
+        const last = writes - 500 + id;
+        const record = await reopened.getRecord({ kind: "secret", room: "r", owner: "a", id: `id-${id}` });
+        expect(record?.version).toBe(writes / 500);
+        expect(record?.sealed[0]).toBe(last % 251);
+      }
+    } finally {
+      await reopened.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("keeps every acknowledged write when its process is killed", async () => {
     const dir = mkdtempSync(join(tmpdir(), "roombus-store-"));
     const path = join(dir, "roombus.db");
