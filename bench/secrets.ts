@@ -13,7 +13,9 @@
  *      `secrets.provide_secret`; latency from the flow's intended start to the agent's result. Also one flow at a time.
  *   3. Baselines measured in the same run: the raw `ws` echo round trip (bench/echo-server, as bench/run.ts runs it),
  *      and the cost of one SQLite commit (better-sqlite3, WAL, synchronous=FULL, in the same temp directory the
- *      server's store lives in): the two things every secrets op pays for.
+ *      server's store lives in): the two things every secrets op pays for. And the floor of the paced p99: the same
+ *      paced load of `room.list_participants`, an op that touches neither the store nor the keyring, on the same
+ *      server and connections: what this machine gives any op at that rate.
  *
  * Paced phases keep this process's core busy (the pacer yields with setImmediate between due times, so requests leave
  * on time and answers are read at once); how late requests left is reported as the send lag.
@@ -605,6 +607,20 @@ function setSpec(plan: Plan, fixture: Fixture): LoadSpec {
   };
 }
 
+/** The paced floor: an op on the same path (socket, codec, dispatch, metrics) with no store and no crypto. */
+function floorSpec(plan: Plan): LoadSpec {
+  return {
+    op: "room.list_participants",
+    args: () => ({}),
+    check: (result) => {
+      const r = result as { participants?: unknown } | null;
+      return Array.isArray(r?.participants) && r.participants.length >= plan.connections
+        ? undefined
+        : "the result does not list the load's connections";
+    },
+  };
+}
+
 function getSpec(plan: Plan): LoadSpec {
   return {
     op: "secrets.get_secret",
@@ -870,6 +886,8 @@ interface Round {
   getSaturated?: LoadResult;
   setPaced?: LoadResult;
   getPaced?: LoadResult;
+  /** The paced floor (floorSpec). */
+  floorPaced?: LoadResult;
   flowSingle?: LoopResult;
   flowPaced?: LoadResult;
 }
@@ -931,6 +949,7 @@ function pickBest(rounds: Round[]): Best {
   assign("getSaturated", highest(rounds.map((r) => r.getSaturated), (r) => r.rate));
   assign("setPaced", lowest(rounds.map((r) => r.setPaced), (r) => r.latency.p99));
   assign("getPaced", lowest(rounds.map((r) => r.getPaced), (r) => r.latency.p99));
+  assign("floorPaced", lowest(rounds.map((r) => r.floorPaced), (r) => r.latency.p99));
   assign("flowPaced", lowest(rounds.map((r) => r.flowPaced), (r) => r.latency.p99));
   return best;
 }
@@ -1021,6 +1040,13 @@ function formatTable(results: Results): string {
     [`request → provide → return, one at a time: p50 / p99`, pct(best.flowSingle?.latency), "", ""],
     [`baseline: raw ws echo round trip p50 / p99 (${results.echoPayloadBytes} B)`, pct(best.echo?.latency), "", ""],
     [
+      `baseline: room.list_participants (no store, no crypto) paced ${int(plan.pacedRate)}/s, p50 / p99 / p99.9`,
+      pct(best.floorPaced?.latency, true),
+      "",
+      "",
+    ],
+    [`  server CPU per op / CPU server, load gen, other`, `${cpuSplit(best.floorPaced)} / ${cpu(best.floorPaced?.cpu)}`, "", ""],
+    [
       `baseline: SQLite commit (WAL, synchronous=FULL), 1 INSERT per tx`,
       best.sqlite === undefined ? "n/a" : `${int(best.sqlite.commitsPerSecond)} tx/s, p50 / p99 ${pct(best.sqlite.latency)}`,
       "",
@@ -1059,6 +1085,7 @@ function formatTable(results: Results): string {
           byRound("get_secret saturated", rounds.map((r) => r.getSaturated && `${int(r.getSaturated.rate)} (other CPU ${other(r.getSaturated.cpu)})`)),
           byRound("set_secret paced p99", rounds.map((r) => r.setPaced && `${dur(r.setPaced.latency.p99)} (other CPU ${other(r.setPaced.cpu)})`)),
           byRound("get_secret paced p99", rounds.map((r) => r.getPaced && `${dur(r.getPaced.latency.p99)} (other CPU ${other(r.getPaced.cpu)})`)),
+          byRound("list_participants paced p99", rounds.map((r) => r.floorPaced && `${dur(r.floorPaced.latency.p99)} (other CPU ${other(r.floorPaced.cpu)})`)),
           byRound("flow paced p99", rounds.map((r) => r.flowPaced && `${dur(r.flowPaced.latency.p99)} (other CPU ${other(r.flowPaced.cpu)})`)),
         ]
       : [];
@@ -1223,6 +1250,7 @@ async function main(): Promise<number> {
   const timedDeadline = plan.warmupMs + plan.measureMs + DRAIN_MS + TIMED_EXTRA_MS;
   const set = setSpec(plan, fixture);
   const get = getSpec(plan);
+  const floor = floorSpec(plan);
   const saturated: LoadShape = { kind: "saturated", depth: plan.pipeline };
   const paced: LoadShape = { kind: "paced", rate: plan.pacedRate, cap: plan.pipeline };
 
@@ -1278,6 +1306,13 @@ async function main(): Promise<number> {
       );
     }
     if (args.only.has("paced")) {
+      await waitForQuiet(plan);
+      keep(
+        "floorPaced",
+        await profiledPhase(`list_participants paced ${tag}`, "floor-paced", round, timedDeadline, (ctx, hooks) =>
+          manyOps(ctx, "list_participants paced", server.port, server, plan, fixture, floor, paced, hooks),
+        ),
+      );
       await waitForQuiet(plan);
       keep(
         "setPaced",
