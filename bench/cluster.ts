@@ -18,7 +18,7 @@
  * in count and time, and every phase has a hard deadline. Results: a table on stdout, progress on stderr, JSON in
  * bench/results/cluster-<timestamp>.json.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -32,6 +32,22 @@ import { newMasterKeyBase64 } from "../src/secrets/keyring.js";
 import type { NodeMessage } from "../src/room/node-messages.js";
 import { killAllChildren, spawnServer, type ServerChild } from "./lib/children.js";
 import { connectRoombus, onFrames, SocketSet, type RoombusConnection } from "./lib/clients.js";
+import {
+  AUDIENCE,
+  createLog,
+  describeCommit,
+  FD_LIMIT,
+  intArg,
+  ISSUER,
+  JWT_SECRET,
+  LOADGEN_CPU,
+  namesArg,
+  printUsage,
+  UsageError,
+  runBench,
+  SERVER_CPU,
+  sleep,
+} from "./lib/entry.js";
 import { createPhaseRunner, fixed, int, type PhaseContext } from "./lib/phases.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./lib/profile.js";
 import { killAllRedis, startBenchRedis, type BenchRedis } from "./lib/redis-server.js";
@@ -106,12 +122,6 @@ const BROADCAST_EXTRA_MS = 30_000;
 const SETTLE_LIMIT_MS = 60_000;
 const QUIET_FOR_MS = 500;
 
-const JWT_SECRET = "bench-secret-bench-secret-bench-secret-0123456789";
-const ISSUER = "roombus";
-const AUDIENCE = "roombus";
-const SERVER_CPU = 0;
-const LOADGEN_CPU = 1;
-const FD_LIMIT = 65_536;
 const BROADCAST_ROOM = "bench-broadcast";
 
 const PHASES = ["latency", "broadcast"] as const;
@@ -144,19 +154,12 @@ function parseArgs(argv: string[]): Args {
   for (const arg of argv) {
     if (arg === "--quick") plan = QUICK;
     else if (arg === "--profile") profile = true;
-    else if (arg.startsWith("--rounds=")) rounds = boundedInt(arg, "--rounds=", 1, 20);
-    else if (arg.startsWith("--subscribers=")) subscribers = boundedInt(arg, "--subscribers=", 2, 20_000);
-    else if (arg.startsWith("--window=")) window = boundedInt(arg, "--window=", 1, 1_000);
-    else if (arg.startsWith("--only=")) {
-      const names = arg.slice("--only=".length).split(",");
-      for (const name of names) {
-        if (!PHASES.includes(name as PhaseName)) throw new Error(`--only: unknown phase "${name}" (${PHASES.join(", ")})`);
-      }
-      only = new Set(names as PhaseName[]);
-    } else if (arg === "--help" || arg === "-h") {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument "${arg}" (try --help)`);
+    else if (arg.startsWith("--rounds=")) rounds = intArg(arg, "--rounds=", 1, 20);
+    else if (arg.startsWith("--subscribers=")) subscribers = intArg(arg, "--subscribers=", 2, 20_000);
+    else if (arg.startsWith("--window=")) window = intArg(arg, "--window=", 1, 1_000);
+    else if (arg.startsWith("--only=")) only = namesArg(arg, "--only=", PHASES, "phase");
+    else if (arg === "--help" || arg === "-h") printUsage(USAGE);
+    else throw new UsageError(`unknown argument "${arg}"`);
   }
   return {
     plan: { ...plan, rounds: rounds ?? plan.rounds, subscribers: subscribers ?? plan.subscribers, window: window ?? plan.window },
@@ -165,24 +168,11 @@ function parseArgs(argv: string[]): Args {
   };
 }
 
-function boundedInt(arg: string, prefix: string, min: number, max: number): number {
-  const value = Number(arg.slice(prefix.length));
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${prefix.slice(0, -1)} needs an integer from ${min} to ${max}`);
-  }
-  return value;
-}
 
 // ---------------------------------------------------------------- output
 
-const startedAt = performance.now();
+const log = createLog("bench-cluster");
 
-function log(line: string): void {
-  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1).padStart(6);
-  process.stderr.write(`[bench-cluster ${seconds}s] ${line}\n`);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolveSleep) => setTimeout(resolveSleep, Math.max(0, ms)));
 
 // ---------------------------------------------------------------- CPU
 
@@ -858,15 +848,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/cluster.js → the project root. */
 const root = resolve(here, "../..");
 
-function describeCommit(): string | undefined {
-  try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: root, encoding: "utf8" }).trim();
-    return dirty === "" ? head : `${head}+dirty`;
-  } catch {
-    return undefined;
-  }
-}
 
 const dataDirs: string[] = [];
 
@@ -955,7 +936,7 @@ async function main(): Promise<number> {
   const busMessageBytes = busMessageLength();
   const results: Results = {
     startedAt: new Date().toISOString(),
-    commit: describeCommit(),
+    commit: describeCommit(root),
     plan,
     machine: { ...machine, pinned, redis: redis.version, placement },
     messageBytes,
@@ -1210,23 +1191,4 @@ function cleanUp(): void {
   for (const dir of dataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-process.on("exit", cleanUp);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    log(`${signal}: stopping`);
-    cleanUp();
-    process.exit(130);
-  });
-}
-main().then(
-  (code) => {
-    cleanUp();
-    // Sockets of a failed phase may still hold the loop open; the run is over.
-    process.exit(code);
-  },
-  (error: unknown) => {
-    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    cleanUp();
-    process.exit(1);
-  },
-);
+runBench(main, cleanUp, log);

@@ -12,7 +12,6 @@
  * time, and every phase has a hard deadline. Flags: see USAGE below (--quick for a smoke run).
  * Results: a table on stdout, progress on stderr, JSON in bench/results/<timestamp>.json.
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -21,6 +20,23 @@ import type WebSocket from "ws";
 import { mintToken } from "../src/auth/tokens.js";
 import { encodeRequest, type ServerFrame } from "../src/protocol/frames.js";
 import type { ChildStats } from "./lib/child-ipc.js";
+import {
+  AUDIENCE,
+  createLog,
+  describeCommit,
+  FD_LIMIT,
+  intArg,
+  ISSUER,
+  JWT_SECRET,
+  LOADGEN_CPU,
+  namesArg,
+  printUsage,
+  UsageError,
+  runBench,
+  SERVER_CPU,
+  serverEnv,
+  sleep,
+} from "./lib/entry.js";
 import { createPhaseRunner, fixed, int, type PhaseContext } from "./lib/phases.js";
 import { killAllChildren, spawnServer, type ServerChild } from "./lib/children.js";
 import { connectRoombus, onFrames, openSocket, SocketSet, type RoombusConnection } from "./lib/clients.js";
@@ -93,13 +109,7 @@ const LATENCY_DEADLINE_MS = 60_000;
 const THROUGHPUT_EXTRA_MS = 15_000;
 const MEMORY_DEADLINE_MS = 120_000;
 /** The child's and this process's fd limit when the current one is too low for the memory phase. */
-const FD_LIMIT = 65_536;
 
-const JWT_SECRET = "bench-secret-bench-secret-bench-secret-0123456789";
-const ISSUER = "roombus";
-const AUDIENCE = "roombus";
-const SERVER_CPU = 0;
-const LOADGEN_CPU = 1;
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --quick               a smoke run: fewer round trips, shorter throughput windows, 1,000 connections
@@ -135,19 +145,12 @@ function parseArgs(argv: string[]): Args {
     if (arg === "--quick") plan = QUICK;
     else if (arg === "--profile") profile = true;
     else if (arg === "--heap-snapshot") heapSnapshot = true;
-    else if (arg.startsWith("--window=")) window = positiveInt(arg, "--window=");
-    else if (arg.startsWith("--connections=")) connections = positiveInt(arg, "--connections=");
-    else if (arg.startsWith("--rooms=")) rooms = positiveInt(arg, "--rooms=");
-    else if (arg.startsWith("--only=")) {
-      const names = arg.slice("--only=".length).split(",");
-      for (const name of names) {
-        if (!PHASES.includes(name as PhaseName)) throw new Error(`--only: unknown phase "${name}" (${PHASES.join(", ")})`);
-      }
-      only = new Set(names as PhaseName[]);
-    } else if (arg === "--help" || arg === "-h") {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument "${arg}" (try --help)`);
+    else if (arg.startsWith("--window=")) window = intArg(arg, "--window=");
+    else if (arg.startsWith("--connections=")) connections = intArg(arg, "--connections=");
+    else if (arg.startsWith("--rooms=")) rooms = intArg(arg, "--rooms=");
+    else if (arg.startsWith("--only=")) only = namesArg(arg, "--only=", PHASES, "phase");
+    else if (arg === "--help" || arg === "-h") printUsage(USAGE);
+    else throw new UsageError(`unknown argument "${arg}"`);
   }
   plan = {
     ...plan,
@@ -158,20 +161,10 @@ function parseArgs(argv: string[]): Args {
   return { plan, profile, heapSnapshot, only };
 }
 
-function positiveInt(arg: string, prefix: string): number {
-  const value = Number(arg.slice(prefix.length));
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${prefix.slice(0, -1)} needs a positive integer`);
-  return value;
-}
 
 // ---------------------------------------------------------------- output
 
-const startedAt = performance.now();
-
-function log(line: string): void {
-  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1).padStart(6);
-  process.stderr.write(`[bench ${seconds}s] ${line}\n`);
-}
+const log = createLog("bench");
 
 
 // ---------------------------------------------------------------- phases
@@ -317,7 +310,6 @@ async function windowedThroughput(
       send();
     }
   }
-  const sleep = (ms: number): Promise<void> => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
   pump();
   await sleep(plan.throughputWarmupMs);
   throwIfFailed();
@@ -565,7 +557,6 @@ async function measureMemory(
   /** Where to write heap snapshots (with --heap-snapshot), as `<prefix>-before.heapsnapshot` and `-after`. */
   snapshotPrefix: string | undefined,
 ): Promise<MemoryResult> {
-  const sleep = (ms: number): Promise<void> => new Promise((resolveSleep) => setTimeout(resolveSleep, ms));
   // Warm up: the first connections load code and grow pools that later connections reuse; keep that out of the delta.
   const warm = new SocketSet();
   await openMany(ctx, `${name} warmup`, 100, 50, (index) => open(index, warm));
@@ -694,23 +685,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/run.js → the project root. */
 const root = resolve(here, "../..");
 
-function describeCommit(): string | undefined {
-  try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: root, encoding: "utf8" }).trim();
-    return dirty === "" ? head : `${head}+dirty`;
-  } catch {
-    return undefined;
-  }
-}
-
-function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  // Nothing from the caller's ROOMBUS_* may change what is measured (a Redis URL, a low rate limit, ...).
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("ROOMBUS_")) env[key] = value;
-  return { ...env, ...extra };
-}
-
 const dataDirs: string[] = [];
 
 /** A fresh, empty data directory per roombus server (its store and key files), removed when the bench ends. */
@@ -752,7 +726,7 @@ async function main(): Promise<number> {
   const payload = Buffer.alloc(samplePayloadLength(), 0x61);
   const results: Results = {
     startedAt: new Date().toISOString(),
-    commit: describeCommit(),
+    commit: describeCommit(root),
     plan,
     machine: { ...machine, pinned, fdLimit },
     payloadBytes: payload.length,
@@ -1104,23 +1078,4 @@ function cleanUp(): void {
   for (const dir of dataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-process.on("exit", cleanUp);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    log(`${signal}: stopping`);
-    cleanUp();
-    process.exit(130);
-  });
-}
-main().then(
-  (code) => {
-    cleanUp();
-    // Sockets of a failed phase may still hold the loop open; the run is over.
-    process.exit(code);
-  },
-  (error: unknown) => {
-    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    cleanUp();
-    process.exit(1);
-  },
-);
+runBench(main, cleanUp, log);

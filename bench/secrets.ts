@@ -26,7 +26,6 @@
  * phase has a hard deadline. Results: a table on stdout, progress on stderr, JSON in
  * bench/results/secrets-<timestamp>.json.
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -36,6 +35,23 @@ import Database from "better-sqlite3";
 import type WebSocket from "ws";
 import { mintToken } from "../src/auth/tokens.js";
 import { encodeRequest, type ServerFrame } from "../src/protocol/frames.js";
+import {
+  AUDIENCE,
+  createLog,
+  describeCommit,
+  FD_LIMIT,
+  intArg,
+  ISSUER,
+  JWT_SECRET,
+  LOADGEN_CPU,
+  namesArg,
+  printUsage,
+  UsageError,
+  runBench,
+  SERVER_CPU,
+  serverEnv,
+  sleep,
+} from "./lib/entry.js";
 import { createPhaseRunner, fixed, int, type PhaseContext } from "./lib/phases.js";
 import { killAllChildren, spawnServer, type ServerChild } from "./lib/children.js";
 import { connectRoombus, onFrames, openSocket, type RoombusConnection } from "./lib/clients.js";
@@ -124,12 +140,6 @@ const DRAIN_MS = 10_000;
 /** The agent's request timeout in the flow phases (the server's, sent as `timeout_ms`). */
 const FLOW_TIMEOUT_MS = 10_000;
 
-const JWT_SECRET = "bench-secret-bench-secret-bench-secret-0123456789";
-const ISSUER = "roombus";
-const AUDIENCE = "roombus";
-const SERVER_CPU = 0;
-const LOADGEN_CPU = 1;
-const FD_LIMIT = 65_536;
 const OPS_ROOM = "bench-secrets";
 const FLOW_ROOM = "bench-flow";
 
@@ -165,36 +175,21 @@ function parseArgs(argv: string[]): Args {
     if (arg === "--quick") plan = QUICK;
     else if (arg.startsWith("--server=")) server = resolve(arg.slice("--server=".length));
     else if (arg === "--profile") profile = true;
-    else if (arg.startsWith("--rounds=")) {
-      rounds = Number(arg.slice("--rounds=".length));
-      if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error("--rounds needs an integer from 1 to 20");
-    } else if (arg.startsWith("--only=")) {
-      const names = arg.slice("--only=".length).split(",");
-      for (const name of names) {
-        if (!PHASES.includes(name as PhaseName)) throw new Error(`--only: unknown phase "${name}" (${PHASES.join(", ")})`);
-      }
-      only = new Set(names as PhaseName[]);
-    } else if (arg === "--help" || arg === "-h") {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument "${arg}" (try --help)`);
+    else if (arg.startsWith("--rounds=")) rounds = intArg(arg, "--rounds=", 1, 20);
+    else if (arg.startsWith("--only=")) only = namesArg(arg, "--only=", PHASES, "phase");
+    else if (arg === "--help" || arg === "-h") printUsage(USAGE);
+    else throw new UsageError(`unknown argument "${arg}"`);
   }
   return { plan: { ...plan, rounds: rounds ?? plan.rounds }, profile, only, server };
 }
 
 // ---------------------------------------------------------------- output
 
-const startedAt = performance.now();
-
-function log(line: string): void {
-  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1).padStart(6);
-  process.stderr.write(`[bench-secrets ${seconds}s] ${line}\n`);
-}
+const log = createLog("bench-secrets");
 
 /** A duration in ms, shown in µs below 1 ms. */
 const dur = (ms: number | undefined): string =>
   ms === undefined || !Number.isFinite(ms) ? "n/a" : ms < 1 ? `${Math.round(ms * 1000)} µs` : `${ms.toFixed(2)} ms`;
-const sleep = (ms: number): Promise<void> => new Promise((resolveSleep) => setTimeout(resolveSleep, Math.max(0, ms)));
 
 // ---------------------------------------------------------------- phases
 
@@ -1115,23 +1110,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/secrets.js → the project root. */
 const root = resolve(here, "../..");
 
-function describeCommit(): string | undefined {
-  try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: root, encoding: "utf8" }).trim();
-    return dirty === "" ? head : `${head}+dirty`;
-  } catch {
-    return undefined;
-  }
-}
-
-function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  // Nothing from the caller's ROOMBUS_* may change what is measured (a Redis URL, a low rate limit, ...).
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("ROOMBUS_")) env[key] = value;
-  return { ...env, ...extra };
-}
-
 const dataDirs: string[] = [];
 
 function roombusEnv(dataDir: string): NodeJS.ProcessEnv {
@@ -1184,7 +1162,7 @@ async function main(): Promise<number> {
   const rounds: Round[] = [];
   const results: Results = {
     startedAt: new Date().toISOString(),
-    commit: describeCommit(),
+    commit: describeCommit(root),
     plan,
     machine: { ...machine, pinned, dataDir },
     serverScript: args.server ?? join(here, "roombus-server.js"),
@@ -1365,23 +1343,4 @@ function cleanUp(): void {
   for (const dir of dataDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-process.on("exit", cleanUp);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    log(`${signal}: stopping`);
-    cleanUp();
-    process.exit(130);
-  });
-}
-main().then(
-  (code) => {
-    cleanUp();
-    // Sockets of a failed phase may still hold the loop open; the run is over.
-    process.exit(code);
-  },
-  (error: unknown) => {
-    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    cleanUp();
-    process.exit(1);
-  },
-);
+runBench(main, cleanUp, log);

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "./entry.js";
 
 const live = new Set<ChildProcess>();
 
@@ -33,18 +33,6 @@ export interface BenchRedisOptions {
   cpu: number | undefined;
   log: (line: string) => void;
   readyTimeoutMs?: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** utime + stime of a process from /proc/<pid>/stat, in microseconds (USER_HZ is 100 on Linux). */

@@ -5,26 +5,21 @@
  * Redis adapter. `join` connects one member through the system's own handshake (a token in both cases).
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { mintToken } from "../../src/auth/tokens.js";
 import { newMasterKeyBase64 } from "../../src/secrets/keyring.js";
 import { spawnServer, type ServerChild } from "../lib/children.js";
+import { AUDIENCE, FD_LIMIT, freePort, ISSUER, JWT_SECRET } from "../lib/entry.js";
 import { connectRoombus, type SocketSet } from "../lib/clients.js";
 import { startBenchRedis, type BenchRedis } from "../lib/redis-server.js";
 import { RoombusMember, SocketIoMember, type Member } from "./members.js";
 import { connectSocketIo } from "./socketio-wire.js";
 import type { SystemName } from "./systems.js";
 
-
-export const JWT_SECRET = "bench-peers-secret-bench-peers-secret-0123456789";
-export const ISSUER = "roombus";
-export const AUDIENCE = "roombus";
 const TOKEN_SECRET = { secret: new TextEncoder().encode(JWT_SECRET), issuer: ISSUER, audience: AUDIENCE };
-/** The children's fd limit: W4 holds 10,000 sockets on one node. */
-const FD_LIMIT = 65_536;
 const here = dirname(fileURLToPath(import.meta.url));
 /** Every roombus node's data directory, removed by `removeDataDirs` however the run ends. */
 const dataDirs: string[] = [];
@@ -52,18 +47,6 @@ export interface System {
   /** Open sessions as the node itself counts them. */
   connections(node: ServerChild): Promise<number | undefined>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** The caller's environment without any ROOMBUS_* (a Redis URL or a low rate limit must not change what is measured). */

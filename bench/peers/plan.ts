@@ -1,4 +1,5 @@
 /** What one run of the peer benchmarks does: the full plan (about ten minutes), the quick one, and the flags. */
+import { intArg, namesArg, printUsage, UsageError } from "../lib/entry.js";
 import { SYSTEMS, type SystemName } from "./systems.js";
 
 export type WorkloadName = "baselines" | "W1" | "W2" | "W3" | "W4" | "W5";
@@ -155,31 +156,18 @@ export function parseArgs(argv: string[]): Args {
   for (const arg of argv) {
     if (arg === "--quick") plan = QUICK;
     else if (arg === "--profile") profile = true;
-    else if (arg.startsWith("--connections=")) connections = positiveInt(arg, "--connections=");
-    else if (arg.startsWith("--slow-seconds=")) slowSeconds = positiveInt(arg, "--slow-seconds=");
-    else if (arg.startsWith("--in-flight=")) inFlight = positiveInt(arg, "--in-flight=");
+    else if (arg.startsWith("--connections=")) connections = intArg(arg, "--connections=");
+    else if (arg.startsWith("--slow-seconds=")) slowSeconds = intArg(arg, "--slow-seconds=");
+    else if (arg.startsWith("--in-flight=")) inFlight = intArg(arg, "--in-flight=");
     else if (arg.startsWith("--room-sizes=")) {
       roomSizes = arg
         .slice("--room-sizes=".length)
         .split(",")
-        .map((size) => positiveInt(`--room-sizes=${size}`, "--room-sizes="));
-    }
-    else if (arg.startsWith("--systems=")) {
-      const names = arg.slice("--systems=".length).split(",");
-      for (const name of names) {
-        if (!SYSTEMS.includes(name as SystemName)) throw new Error(`--systems: unknown system "${name}" (${SYSTEMS.join(", ")})`);
-      }
-      systems = new Set(names as SystemName[]);
-    } else if (arg.startsWith("--only=")) {
-      const names = arg.slice("--only=".length).split(",");
-      for (const name of names) {
-        if (!WORKLOADS.includes(name as WorkloadName)) throw new Error(`--only: unknown workload "${name}" (${WORKLOADS.join(", ")})`);
-      }
-      only = new Set(names as WorkloadName[]);
-    } else if (arg === "--help" || arg === "-h") {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument "${arg}" (try --help)`);
+        .map((size) => intArg(`--room-sizes=${size}`, "--room-sizes="));
+    } else if (arg.startsWith("--systems=")) systems = namesArg(arg, "--systems=", SYSTEMS, "system");
+    else if (arg.startsWith("--only=")) only = namesArg(arg, "--only=", WORKLOADS, "workload");
+    else if (arg === "--help" || arg === "-h") printUsage(USAGE);
+    else throw new UsageError(`unknown argument "${arg}"`);
   }
   plan = {
     ...plan,
@@ -192,10 +180,4 @@ export function parseArgs(argv: string[]): Args {
     slowConsumer: { ...plan.slowConsumer, durationMs: slowSeconds === undefined ? plan.slowConsumer.durationMs : slowSeconds * 1000 },
   };
   return { plan, only, systems, profile };
-}
-
-function positiveInt(arg: string, prefix: string): number {
-  const value = Number(arg.slice(prefix.length));
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${prefix.slice(0, -1)} needs a positive integer`);
-  return value;
 }

@@ -10,13 +10,13 @@
  * loop is bounded in count and time, and every phase has a hard deadline. Flags: see plan.ts (--quick, --only, ...).
  * Results: tables on stdout, progress on stderr, JSON in bench/results/peers-<timestamp>.json.
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { io as socketIoClient } from "socket.io-client";
 import { mintToken } from "../../src/auth/tokens.js";
 import { killAllChildren, type ServerChild } from "../lib/children.js";
+import { AUDIENCE, createLog, describeCommit, ISSUER, JWT_SECRET, LOADGEN_CPU, runBench, SERVER_CPU } from "../lib/entry.js";
 import { createPhaseRunner, type PhaseContext } from "../lib/phases.js";
 import { formatProfile, summarizeProfile } from "../lib/profile.js";
 import { killAllRedis, startBenchRedis } from "../lib/redis-server.js";
@@ -25,9 +25,6 @@ import { measureBroadcast, measureEcho, measureRedisHop, measureRelay } from "./
 import { runBroadcast } from "./broadcast.js";
 import type { BenchContext } from "./context.js";
 import {
-  AUDIENCE,
-  ISSUER,
-  JWT_SECRET,
   removeDataDirs,
   startRawServer,
   startSystem,
@@ -42,27 +39,11 @@ import { runRequestResponse } from "./request-response.js";
 import { computeGoals, type Results } from "./results.js";
 import { runSlowConsumer } from "./slow-consumer.js";
 
-const SERVER_CPU = 0;
-const LOADGEN_CPU = 1;
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/peers/run.js → the project root. */
 const root = resolve(here, "../../..");
 
-const startedAt = performance.now();
-function log(line: string): void {
-  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1).padStart(6);
-  process.stderr.write(`[peers ${seconds}s] ${line}\n`);
-}
-
-function describeCommit(): string | undefined {
-  try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: root, encoding: "utf8" }).trim();
-    return dirty === "" ? head : `${head}+dirty`;
-  } catch {
-    return undefined;
-  }
-}
+const log = createLog("peers");
 
 function packageVersion(name: string): string {
   try {
@@ -129,7 +110,7 @@ async function main(): Promise<number> {
   const phases = createPhaseRunner(log);
   const results: Results = {
     startedAt: new Date().toISOString(),
-    commit: describeCommit(),
+    commit: describeCommit(root),
     plan,
     machine: { ...machine, pinned, serverCpu: placement.serverCpu, loadGeneratorCpu: pinned ? LOADGEN_CPU : undefined },
     versions: Object.fromEntries(
@@ -269,23 +250,4 @@ function cleanUp(): void {
   removeDataDirs();
 }
 
-process.on("exit", cleanUp);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    log(`${signal}: stopping`);
-    cleanUp();
-    process.exit(130);
-  });
-}
-main().then(
-  (code) => {
-    cleanUp();
-    // Sockets of a failed phase may still hold the loop open; the run is over.
-    process.exit(code);
-  },
-  (error: unknown) => {
-    log(`peers bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    cleanUp();
-    process.exit(1);
-  },
-);
+runBench(main, cleanUp, log);
