@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createRedisBus, type RedisBus } from "../../src/bus/redis-bus.js";
 import { busContract } from "../contract/bus.contract.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { freePort } from "../helpers/free-port.js";
 
 type Message = Record<string, unknown>;
 
@@ -202,7 +202,7 @@ describe("RedisBus on a Redis that stops answering", () => {
 
 describe("createRedisBus", () => {
   it("fails fast with a clear error, without the password, when Redis is unreachable", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const start = Date.now();
     const failure = createRedisBus({ url: `redis://roombus:hunter2-secret@127.0.0.1:${port}/0`, nodeId: "n" });
     await expect(failure).rejects.toThrow(`cannot reach Redis at redis://roombus@127.0.0.1:${port}/0: `);
@@ -228,15 +228,3 @@ describe("createRedisBus", () => {
     await bus.close();
   });
 });
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}

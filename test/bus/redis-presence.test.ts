@@ -11,6 +11,7 @@ import {
 } from "../../src/bus/redis-presence.js";
 import { presenceContract } from "../contract/presence.contract.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
+import { freePort } from "../helpers/free-port.js";
 
 let redis: TestRedis;
 
@@ -69,7 +70,7 @@ describe("RedisPresence storage", () => {
   });
 
   it("fails fast with a clear error, without the password, when Redis is unreachable", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const start = Date.now();
     const failure = createRedisPresence({ url: `redis://roombus:hunter2-secret@127.0.0.1:${port}` });
     await expect(failure).rejects.toThrow(`cannot reach Redis at redis://roombus@127.0.0.1:${port}`);
@@ -179,16 +180,3 @@ describe("RedisPresence liveness", () => {
     });
   });
 });
-
-async function closedPort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -5,10 +5,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { channelKey } from "../../src/bus/bus.js";
+import { freePort } from "./free-port.js";
 
 const START_TIMEOUT_MS = 20_000;
 
@@ -25,6 +27,8 @@ export interface TestRedisCluster extends AsyncDisposable {
   slotOf(key: string): Promise<number>;
   /** The port of the master that owns a key's slot. */
   ownerOf(key: string): Promise<number>;
+  /** One room name (`<prefix>-<n>`) per master: rooms whose `{room}` hash tags land on different shards. */
+  roomPerShard(prefix: string): Promise<string[]>;
   /** Every key matching `pattern` on every master (SCAN on each: a cluster has no one keyspace to scan). */
   keys(pattern: string): Promise<string[]>;
   /** SIGKILLs every node: clients see every connection drop. */
@@ -47,18 +51,6 @@ export function redisClusterUnsupported(): string | undefined {
     return "redis-cli lacks --cluster (it joins the test cluster's nodes)";
   }
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 interface ClusterNode {
@@ -151,6 +143,29 @@ async function waitUntilOk(ports: number[]): Promise<void> {
   }
 }
 
+/**
+ * Declares a test file's Redis Cluster suites: one cluster of the file's own is started before them (handed over with
+ * `started`) and stopped after. Where this machine cannot run one, a single skipped test named `title` says why.
+ */
+export function withTestRedisCluster(title: string, started: (cluster: TestRedisCluster) => void, suites: () => void): void {
+  const unsupported = redisClusterUnsupported();
+  if (unsupported !== undefined) {
+    describe(title, () => {
+      it.skip(`skipped: ${unsupported}`, () => {});
+    });
+    return;
+  }
+  let cluster: TestRedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startTestRedisCluster();
+    started(cluster);
+  });
+  afterAll(async () => {
+    await cluster?.[Symbol.asyncDispose]();
+  });
+  suites();
+}
+
 export async function startTestRedisCluster(size = 3): Promise<TestRedisCluster> {
   const root = await mkdtemp(join(tmpdir(), "roombus-redis-cluster-"));
   const nodes: ClusterNode[] = [];
@@ -193,6 +208,13 @@ export async function startTestRedisCluster(size = 3): Promise<TestRedisCluster>
     return client;
   };
   const slotOf = async (key: string): Promise<number> => Number(await node(ports[0]!).cluster("KEYSLOT", key));
+  const ownerOf = async (key: string): Promise<number> => {
+    const slot = await slotOf(key);
+    const ranges = await node(ports[0]!).cluster("SLOTS");
+    const master = ranges.find(([first, last]) => slot >= first && slot <= last)?.[2];
+    if (master === undefined) throw new Error(`no master owns slot ${slot}`);
+    return master[1];
+  };
 
   return {
     ports,
@@ -205,12 +227,16 @@ export async function startTestRedisCluster(size = 3): Promise<TestRedisCluster>
       return cluster;
     },
     slotOf,
-    async ownerOf(key) {
-      const slot = await slotOf(key);
-      const ranges = await node(ports[0]!).cluster("SLOTS");
-      const master = ranges.find(([first, last]) => slot >= first && slot <= last)?.[2];
-      if (master === undefined) throw new Error(`no master owns slot ${slot}`);
-      return master[1];
+    ownerOf,
+    async roomPerShard(prefix) {
+      const byOwner = new Map<number, string>();
+      for (let i = 0; byOwner.size < ports.length; i++) {
+        if (i > 1_000) throw new Error("no room name found for some shard");
+        const room = `${prefix}-${i}`;
+        const owner = await ownerOf(channelKey({ room }));
+        if (!byOwner.has(owner)) byOwner.set(owner, room);
+      }
+      return [...byOwner.values()];
     },
     async keys(pattern) {
       const found: string[] = [];
