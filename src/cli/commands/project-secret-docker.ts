@@ -6,13 +6,20 @@ import {
   type Command,
   type Io,
   parseFlags,
-  parseFlagsAndArguments,
   printable,
   runSubcommand,
   usageError,
 } from "../args.js";
 import { jsonLine } from "../output.js";
-import { formatTable, PROJECT_FLAGS_HELP, PROJECT_OPTIONS, projectApi, readTextValue, withProjectApi } from "./project-session.js";
+import {
+  deleteByNameCommand,
+  formatTable,
+  PROJECT_FLAGS_HELP,
+  PROJECT_OPTIONS,
+  projectApi,
+  readTextValue,
+  withProjectApi,
+} from "./project-session.js";
 
 // -------------------------------------------------------------------------------------------------------- create
 
@@ -92,27 +99,13 @@ async function runList(argv: string[], io: Io): Promise<number> {
 
 // -------------------------------------------------------------------------------------------------------- delete
 
-const DELETE_USAGE = `Usage: roombus project secret docker delete NAME [flags]
-
-Deletes an image-pull secret.
-
-Flags:
-${PROJECT_FLAGS_HELP}
-  -h, --help           show this help
-
-Example:
-  roombus project secret docker delete acme`;
-
-async function runDelete(argv: string[], io: Io): Promise<number> {
-  const command = "project secret docker delete";
-  const { values, positionals } = parseFlagsAndArguments(command, DELETE_USAGE, PROJECT_OPTIONS, argv, 1);
-  const [name] = positionals;
-  if (name === undefined || name.length === 0) throw usageError(command, "the pull secret's name is required, e.g. `roombus project secret docker delete acme`");
-  const api = projectApi(command, values, io.env);
-  await withProjectApi("deleting the pull secret", () => api.deletePullSecret(name));
-  io.out("deleted");
-  return 0;
-}
+const runDelete = deleteByNameCommand({
+  group: "docker",
+  what: "pull secret",
+  description: "Deletes an image-pull secret.",
+  example: "acme",
+  remove: (api, name) => api.deletePullSecret(name),
+});
 
 // ------------------------------------------------------------------------------------------------------ dispatch
 

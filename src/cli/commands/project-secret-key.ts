@@ -6,13 +6,20 @@ import {
   type Command,
   type Io,
   parseFlags,
-  parseFlagsAndArguments,
   printable,
   runSubcommand,
   usageError,
 } from "../args.js";
 import { jsonLine } from "../output.js";
-import { formatTable, PROJECT_FLAGS_HELP, PROJECT_OPTIONS, projectApi, readTextValue, withProjectApi } from "./project-session.js";
+import {
+  deleteByNameCommand,
+  formatTable,
+  PROJECT_FLAGS_HELP,
+  PROJECT_OPTIONS,
+  projectApi,
+  readTextValue,
+  withProjectApi,
+} from "./project-session.js";
 
 /** A data file holds a whole collection: the server's limit on one (256 KiB of keys and values) plus its syntax. */
 const MAX_DATA_FILE_BYTES = 320 * 1024;
@@ -123,27 +130,13 @@ async function runList(argv: string[], io: Io): Promise<number> {
 
 // -------------------------------------------------------------------------------------------------------- delete
 
-const DELETE_USAGE = `Usage: roombus project secret key delete NAME [flags]
-
-Deletes a key collection. Services that list it can no longer start until it exists again.
-
-Flags:
-${PROJECT_FLAGS_HELP}
-  -h, --help           show this help
-
-Example:
-  roombus project secret key delete weather`;
-
-async function runDelete(argv: string[], io: Io): Promise<number> {
-  const command = "project secret key delete";
-  const { values, positionals } = parseFlagsAndArguments(command, DELETE_USAGE, PROJECT_OPTIONS, argv, 1);
-  const [name] = positionals;
-  if (name === undefined || name.length === 0) throw usageError(command, "the collection's name is required, e.g. `roombus project secret key delete weather`");
-  const api = projectApi(command, values, io.env);
-  await withProjectApi("deleting the key collection", () => api.deleteKeyCollection(name));
-  io.out("deleted");
-  return 0;
-}
+const runDelete = deleteByNameCommand({
+  group: "key",
+  what: "key collection",
+  description: "Deletes a key collection. Services that list it can no longer start until it exists again.",
+  example: "weather",
+  remove: (api, name) => api.deleteKeyCollection(name),
+});
 
 // ------------------------------------------------------------------------------------------------------ dispatch
 

@@ -4,7 +4,7 @@
  */
 import { open } from "node:fs/promises";
 import { ProjectApi, ProjectApiError } from "../../client/project-api.js";
-import { CliError, describeFileError, usageError, type Io } from "../args.js";
+import { CliError, describeFileError, parseFlagsAndArguments, usageError, type Io } from "../args.js";
 import { DEFAULT_URL, resolveToken } from "./room-session.js";
 
 export const PROJECT_OPTIONS = {
@@ -38,6 +38,43 @@ export function projectApi(command: string, flags: ProjectFlags, env: NodeJS.Pro
     const source = flags.url === undefined && env.ROOMBUS_URL !== undefined ? "ROOMBUS_URL" : "--url";
     throw usageError(command, `${source}: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/**
+ * `roombus project secret <group> delete NAME`: the whole command for a record deleted by its name (a key collection,
+ * an image-pull secret).
+ */
+export function deleteByNameCommand(spec: {
+  group: string;
+  /** What is deleted, as the messages name it: "key collection". */
+  what: string;
+  /** The usage's second paragraph. */
+  description: string;
+  example: string;
+  remove: (api: ProjectApi, name: string) => Promise<unknown>;
+}): (argv: string[], io: Io) => Promise<number> {
+  const command = `project secret ${spec.group} delete`;
+  const usage = `Usage: roombus ${command} NAME [flags]
+
+${spec.description}
+
+Flags:
+${PROJECT_FLAGS_HELP}
+  -h, --help           show this help
+
+Example:
+  roombus ${command} ${spec.example}`;
+  return async (argv, io) => {
+    const { values, positionals } = parseFlagsAndArguments(command, usage, PROJECT_OPTIONS, argv, 1);
+    const [name] = positionals;
+    if (name === undefined || name.length === 0) {
+      throw usageError(command, `the ${spec.what}'s name is required, e.g. \`roombus ${command} ${spec.example}\``);
+    }
+    const api = projectApi(command, values, io.env);
+    await withProjectApi(`deleting the ${spec.what}`, () => spec.remove(api, name));
+    io.out("deleted");
+    return 0;
+  };
 }
 
 /** Runs one call; a failed one becomes a CliError saying what failed and what to do (never a value). */
