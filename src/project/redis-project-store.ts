@@ -23,7 +23,7 @@ import {
   type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
-import { RedisOperations } from "../redis/operations.js";
+import { RedisBackedStore } from "../redis/operations.js";
 import { describeRedisEndpoint } from "../redis/endpoint.js";
 import { DEFAULT_REDIS_PREFIX, RedisStoreError, escapeKeyPart } from "../secrets/redis-store.js";
 import {
@@ -144,19 +144,15 @@ function defineScripts(client: RedisClient): ProjectScripts {
   return client as unknown as ProjectScripts;
 }
 
-export class RedisProjectStore implements ProjectStore {
+export class RedisProjectStore extends RedisBackedStore implements ProjectStore {
   readonly keys: ProjectKeyLayout;
   private readonly scripts: ProjectScripts;
-  private readonly operations: RedisOperations;
 
   /** Takes ownership of `client` (closing the store quits it). */
-  constructor(
-    private readonly client: RedisClient,
-    prefix: string = DEFAULT_REDIS_PREFIX,
-  ) {
+  constructor(client: RedisClient, prefix: string = DEFAULT_REDIS_PREFIX) {
+    super(client, (message) => new RedisStoreError(message));
     this.keys = new ProjectKeyLayout(prefix);
     this.scripts = defineScripts(client);
-    this.operations = new RedisOperations(client, (message) => new RedisStoreError(message));
   }
 
   create(record: NewProjectRecord, now = Date.now()): Promise<CreateResult> {
@@ -252,22 +248,6 @@ export class RedisProjectStore implements ProjectStore {
       if (result < 0) return "conflict";
       return "deleted";
     });
-  }
-
-  isHealthy(): boolean {
-    return this.operations.isHealthy();
-  }
-
-  get isClosed(): boolean {
-    return this.operations.isClosed;
-  }
-
-  close(): Promise<void> {
-    return this.operations.close();
-  }
-
-  private run<T>(op: string, body: () => Promise<T>): Promise<T> {
-    return this.operations.run(op, body);
   }
 }
 

@@ -1,18 +1,18 @@
 /**
- * What every Redis-backed store does around its commands: refuse after close, reject an operation whose connection
+ * The base of every Redis-backed store: what it does around its commands: refuse after close, reject an operation whose connection
  * dropped while it waited (its commands are never re-sent, see connection.ts, so waiting longer would wait forever),
  * and keep only an error's message (ioredis errors carry the command's arguments, i.e. sealed bytes).
  */
 import { closeRedis, isRedisReady, type RedisClient } from "./connection.js";
 
-export class RedisOperations {
+export abstract class RedisBackedStore {
   private closed = false;
   /** Operations waiting for a reply; rejected when the connection drops. */
   private readonly inFlight = new Set<(error: Error) => void>();
 
   /** Takes ownership of `client`: close() quits it. `fail` makes the error a store reports (a message only). */
-  constructor(
-    readonly client: RedisClient,
+  protected constructor(
+    protected readonly client: RedisClient,
     private readonly fail: (message: string) => Error,
   ) {
     client.on("close", () => {
@@ -37,7 +37,7 @@ export class RedisOperations {
   }
 
   /** Runs one operation named `op` (for its error message) under the rules above. */
-  run<T>(op: string, body: () => Promise<T>): Promise<T> {
+  protected run<T>(op: string, body: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(this.fail(`${op}: store closed`));
     return new Promise<T>((resolve, reject) => {
       const abort = (error: Error) => {

@@ -31,7 +31,7 @@ import {
   type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
-import { RedisOperations } from "../redis/operations.js";
+import { RedisBackedStore } from "../redis/operations.js";
 import { describeRedisEndpoint } from "../redis/endpoint.js";
 import type { WrappedDataKey } from "./keyring.js";
 import { canonicalKey, keyParts, type RecordKey } from "./record-key.js";
@@ -312,21 +312,17 @@ function defineScripts(client: RedisClient): StoreScripts {
   return client as unknown as StoreScripts;
 }
 
-export class RedisStore implements SecretStore {
+export class RedisStore extends RedisBackedStore implements SecretStore {
   readonly keys: RedisKeyLayout;
   private readonly scripts: StoreScripts;
   private readonly auditMaxLen: number;
-  private readonly operations: RedisOperations;
 
   /** Takes ownership of `client` (closing the store quits it). Give it the options `createRedisStore` uses. */
-  constructor(
-    private readonly client: RedisClient,
-    options: RedisStoreOptions = {},
-  ) {
+  constructor(client: RedisClient, options: RedisStoreOptions = {}) {
+    super(client, (message) => new RedisStoreError(message));
     this.keys = new RedisKeyLayout(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.auditMaxLen = options.auditMaxLen ?? DEFAULT_AUDIT_MAX_LEN;
     this.scripts = defineScripts(client);
-    this.operations = new RedisOperations(client, (message) => new RedisStoreError(message));
   }
 
   getRecord(key: RecordKey): Promise<StoredRecord | undefined> {
@@ -554,22 +550,6 @@ export class RedisStore implements SecretStore {
       }
       return found;
     });
-  }
-
-  isHealthy(): boolean {
-    return this.operations.isHealthy();
-  }
-
-  get isClosed(): boolean {
-    return this.operations.isClosed;
-  }
-
-  close(): Promise<void> {
-    return this.operations.close();
-  }
-
-  private run<T>(op: string, body: () => Promise<T>): Promise<T> {
-    return this.operations.run(op, body);
   }
 
   private async listIndex(index: string, kind: IndexKind, identity: string): Promise<string[]> {
