@@ -23,7 +23,7 @@ import {
   type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
-import { RedisBackedStore } from "../redis/operations.js";
+import { defineScripts, RedisBackedStore, type Scripts } from "../redis/operations.js";
 import { describeRedisEndpoint } from "../redis/endpoint.js";
 import { DEFAULT_REDIS_PREFIX, RedisStoreError, escapeKeyPart } from "../secrets/redis-store.js";
 import {
@@ -133,16 +133,7 @@ return 1
   },
 } as const;
 
-type ScriptName = keyof typeof SCRIPTS;
-type ProjectScripts = Record<ScriptName, (...args: (string | Buffer)[]) => Promise<unknown>>;
-
-function defineScripts(client: RedisClient): ProjectScripts {
-  const commands = client as unknown as Partial<ProjectScripts>;
-  for (const [name, definition] of Object.entries(SCRIPTS) as [ScriptName, (typeof SCRIPTS)[ScriptName]][]) {
-    if (typeof commands[name] !== "function") client.defineCommand(name, definition);
-  }
-  return client as unknown as ProjectScripts;
-}
+type ProjectScripts = Scripts<keyof typeof SCRIPTS>;
 
 export class RedisProjectStore extends RedisBackedStore implements ProjectStore {
   readonly keys: ProjectKeyLayout;
@@ -152,7 +143,7 @@ export class RedisProjectStore extends RedisBackedStore implements ProjectStore 
   constructor(client: RedisClient, prefix: string = DEFAULT_REDIS_PREFIX) {
     super(client, (message) => new RedisStoreError(message));
     this.keys = new ProjectKeyLayout(prefix);
-    this.scripts = defineScripts(client);
+    this.scripts = defineScripts(client, SCRIPTS);
   }
 
   create(record: NewProjectRecord, now = Date.now()): Promise<CreateResult> {

@@ -55,3 +55,24 @@ export abstract class RedisBackedStore {
     });
   }
 }
+
+/** A Lua script as ioredis defines it: how many of its arguments are keys, and its source. */
+export interface ScriptDefinition {
+  numberOfKeys: number;
+  lua: string;
+}
+
+/** Each script as a method: the keys first, then the other arguments. */
+export type Scripts<Name extends string> = Record<Name, (...args: (string | Buffer | number)[]) => Promise<unknown>>;
+
+/**
+ * Defines `scripts` on the client once (ioredis then runs each with EVALSHA, falling back to EVAL when Redis does not
+ * have it yet) and returns the client as their methods.
+ */
+export function defineScripts<Name extends string>(client: RedisClient, scripts: Record<Name, ScriptDefinition>): Scripts<Name> {
+  const commands = client as unknown as Partial<Scripts<Name>>;
+  for (const [name, definition] of Object.entries(scripts) as [Name, ScriptDefinition][]) {
+    if (typeof commands[name] !== "function") client.defineCommand(name, definition);
+  }
+  return client as unknown as Scripts<Name>;
+}

@@ -31,7 +31,7 @@ import {
   type RedisEndpoint,
   type RedisLogger,
 } from "../redis/connection.js";
-import { RedisBackedStore } from "../redis/operations.js";
+import { defineScripts, RedisBackedStore, type Scripts } from "../redis/operations.js";
 import { describeRedisEndpoint } from "../redis/endpoint.js";
 import type { WrappedDataKey } from "./keyring.js";
 import { canonicalKey, keyParts, type RecordKey } from "./record-key.js";
@@ -299,18 +299,7 @@ return 0
   },
 } as const;
 
-type ScriptName = keyof typeof SCRIPTS;
-type ScriptArg = string | Buffer | number;
-type StoreScripts = Record<ScriptName, (...args: ScriptArg[]) => Promise<unknown>>;
-
-/** Defines the scripts on the client once (EVALSHA, falling back to EVAL when Redis does not have the script yet). */
-function defineScripts(client: RedisClient): StoreScripts {
-  const commands = client as unknown as Partial<StoreScripts>;
-  for (const [name, definition] of Object.entries(SCRIPTS) as [ScriptName, (typeof SCRIPTS)[ScriptName]][]) {
-    if (typeof commands[name] !== "function") client.defineCommand(name, definition);
-  }
-  return client as unknown as StoreScripts;
-}
+type StoreScripts = Scripts<keyof typeof SCRIPTS>;
 
 export class RedisStore extends RedisBackedStore implements SecretStore {
   readonly keys: RedisKeyLayout;
@@ -322,7 +311,7 @@ export class RedisStore extends RedisBackedStore implements SecretStore {
     super(client, (message) => new RedisStoreError(message));
     this.keys = new RedisKeyLayout(options.prefix ?? DEFAULT_REDIS_PREFIX);
     this.auditMaxLen = options.auditMaxLen ?? DEFAULT_AUDIT_MAX_LEN;
-    this.scripts = defineScripts(client);
+    this.scripts = defineScripts(client, SCRIPTS);
   }
 
   getRecord(key: RecordKey): Promise<StoredRecord | undefined> {
