@@ -39,7 +39,7 @@ import {
 } from "./lib/entry.js";
 import { createPhaseRunner, fixed, int, type PhaseContext } from "./lib/phases.js";
 import { killAllChildren, spawnServer, type ServerChild } from "./lib/children.js";
-import { connectRoombus, onFrames, openSocket, SocketSet, type RoombusConnection } from "./lib/clients.js";
+import { connectRoombus, onFrames, openMany, openSocket, SocketSet, type RoombusConnection } from "./lib/clients.js";
 import { diffHeapSnapshots, formatHeapDiff, type HeapDiff } from "./lib/heap.js";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./lib/profile.js";
 import { summarize, toMicros, type Summary } from "./lib/stats.js";
@@ -502,40 +502,6 @@ interface MemoryResult {
   heapDiff?: HeapDiff;
 }
 
-/** Opens `count` connections through a pool of `concurrency` handshakes in flight. */
-async function openMany(
-  ctx: PhaseContext,
-  name: string,
-  count: number,
-  concurrency: number,
-  open: (index: number) => Promise<WebSocket>,
-): Promise<{ opened: number; failed: number; firstError: string | undefined; seconds: number }> {
-  let next = 0;
-  let opened = 0;
-  let failed = 0;
-  let firstError: string | undefined;
-  const started = performance.now();
-  const progress = setInterval(() => log(`${name}: ${int(opened)}/${int(count)} connected, ${int(failed)} failed`), 1000);
-  const worker = async (): Promise<void> => {
-    while (next < count && !ctx.signal.aborted) {
-      const index = next++;
-      try {
-        await open(index);
-        opened++;
-      } catch (error) {
-        failed++;
-        firstError ??= error instanceof Error ? error.message : String(error);
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  } finally {
-    clearInterval(progress);
-  }
-  return { opened, failed, firstError, seconds: (performance.now() - started) / 1000 };
-}
-
 async function readSessionGauge(port: number): Promise<number | undefined> {
   try {
     const response = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -559,7 +525,7 @@ async function measureMemory(
 ): Promise<MemoryResult> {
   // Warm up: the first connections load code and grow pools that later connections reuse; keep that out of the delta.
   const warm = new SocketSet();
-  await openMany(ctx, `${name} warmup`, 100, 50, (index) => open(index, warm));
+  await openMany({ to: 100 }, { label: `${name} warmup`, concurrency: 50, log, signal: ctx.signal }, (index) => open(index, warm));
   warm.terminateAll();
   await sleep(500);
   const before = await child.stats();
@@ -571,7 +537,11 @@ async function measureMemory(
   const half = Math.floor(plan.connections / 2);
   const opened = { count: 0, failed: 0, seconds: 0, firstError: undefined as string | undefined };
   const openRange = async (from: number, to: number): Promise<void> => {
-    const result = await openMany(ctx, name, to - from, plan.handshakeConcurrency, (index) => open(from + index, ctx.sockets));
+    const result = await openMany(
+      { from, to },
+      { label: name, concurrency: plan.handshakeConcurrency, log, signal: ctx.signal },
+      (index) => open(index, ctx.sockets),
+    );
     opened.count += result.opened;
     opened.failed += result.failed;
     opened.seconds += result.seconds;

@@ -89,3 +89,51 @@ export function onFrames(ws: WebSocket, onFrame: (frame: ServerFrame) => void, o
     else onFrame(frame);
   });
 }
+
+export interface OpenManyResult {
+  opened: number;
+  failed: number;
+  firstError: string | undefined;
+  seconds: number;
+}
+
+/**
+ * Opens connections `from` to `to` - 1 (`open(index)` each) through a pool of `concurrency` handshakes in flight,
+ * logging progress every `progressMs`; stops starting new ones once `signal` aborts. A failed open is counted, not
+ * thrown: the caller decides whether the run can go on.
+ */
+export async function openMany(
+  range: { from?: number; to: number },
+  options: { label: string; concurrency: number; log: (line: string) => void; signal: AbortSignal; progressMs?: number },
+  open: (index: number) => Promise<unknown>,
+): Promise<OpenManyResult> {
+  const from = range.from ?? 0;
+  let next = from;
+  let opened = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const started = performance.now();
+  const count = (value: number): string => value.toLocaleString("en-US");
+  const progress = setInterval(
+    () => options.log(`${options.label}: ${count(from + opened)}/${count(range.to)} connected, ${count(failed)} failed`),
+    options.progressMs ?? 1000,
+  );
+  const worker = async (): Promise<void> => {
+    while (next < range.to && !options.signal.aborted) {
+      const index = next++;
+      try {
+        await open(index);
+        opened++;
+      } catch (error) {
+        failed++;
+        firstError ??= error instanceof Error ? error.message : String(error);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(0, Math.min(options.concurrency, range.to - from)) }, worker));
+  } finally {
+    clearInterval(progress);
+  }
+  return { opened, failed, firstError, seconds: (performance.now() - started) / 1000 };
+}

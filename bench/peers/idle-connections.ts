@@ -8,9 +8,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ChildStats } from "../lib/child-ipc.js";
 import type { ServerChild } from "../lib/children.js";
-import { SocketSet } from "../lib/clients.js";
+import { openMany, SocketSet } from "../lib/clients.js";
 import type { PhaseContext } from "../lib/phases.js";
-import { int } from "../lib/phases.js";
 import type { BenchContext } from "./context.js";
 import type { System } from "./deployments.js";
 
@@ -34,40 +33,6 @@ export interface IdleResult {
 
 const WARMUP_CONNECTIONS = 100;
 
-async function openMany(
-  ctx: PhaseContext,
-  bench: BenchContext,
-  label: string,
-  from: number,
-  to: number,
-  open: (index: number) => Promise<void>,
-): Promise<{ opened: number; failed: number; firstError: string | undefined; seconds: number }> {
-  let next = from;
-  let opened = 0;
-  let failed = 0;
-  let firstError: string | undefined;
-  const started = performance.now();
-  const progress = setInterval(() => bench.log(`${label}: ${int(from + opened)}/${int(to)} connected, ${int(failed)} failed`), 2000);
-  const worker = async (): Promise<void> => {
-    while (next < to && !ctx.signal.aborted) {
-      const index = next++;
-      try {
-        await open(index);
-        opened++;
-      } catch (error) {
-        failed++;
-        firstError ??= error instanceof Error ? error.message : String(error);
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(bench.plan.idle.concurrency, to - from) }, worker));
-  } finally {
-    clearInterval(progress);
-  }
-  return { opened, failed, firstError, seconds: (performance.now() - started) / 1000 };
-}
-
 /** Polls `read` until it gives `wanted` or `timeoutMs` passes. */
 async function waitForCount(read: () => Promise<number | undefined>, wanted: number, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -89,17 +54,24 @@ export async function runIdleConnections(ctx: PhaseContext, bench: BenchContext,
       // Join announcements are not what W4 measures: count them instead of decoding them.
       member.countMessages(() => undefined);
     };
+    const pool = (poolLabel: string) => ({
+      label: poolLabel,
+      concurrency: bench.plan.idle.concurrency,
+      log: bench.log,
+      signal: ctx.signal,
+      progressMs: 2000,
+    });
     const warm = new SocketSet();
-    await openMany(ctx, bench, `${label} warm-up`, 0, WARMUP_CONNECTIONS, (index) => connect(index, warm, "w4-warm"));
+    await openMany({ to: WARMUP_CONNECTIONS }, pool(`${label} warm-up`), (index) => connect(index, warm, "w4-warm"));
     warm.terminateAll();
     await sleep(500);
     const before = await node.stats();
 
     const half = Math.floor(connections / 2);
-    const first = await openMany(ctx, bench, label, 0, half, (index) => connect(index, ctx.sockets, "w4"));
+    const first = await openMany({ to: half }, pool(label), (index) => connect(index, ctx.sockets, "w4"));
     await sleep(settleMs);
     const middle = await node.stats();
-    const second = await openMany(ctx, bench, label, half, connections, (index) => connect(index, ctx.sockets, "w4"));
+    const second = await openMany({ from: half, to: connections }, pool(label), (index) => connect(index, ctx.sockets, "w4"));
     await sleep(settleMs);
     const after = await node.stats();
     const serverConnections = await system.connections(node);
