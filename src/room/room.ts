@@ -1,7 +1,7 @@
 /** One node's view of one room: everyone in it (on any node), and the sessions this node holds. */
 import type { ParticipantRecord } from "../bus/presence.js";
 import type { Participant } from "../protocol/common.js";
-import type { LocalParticipant } from "./local-participant.js";
+import { Fanout, type LocalParticipant } from "./local-participant.js";
 import { RecentKeys } from "./recent-keys.js";
 
 /** Departed participant ids a room remembers (512 to 1,024), to answer 1010 rather than 1003 to a late send. */
@@ -25,8 +25,9 @@ export class Room {
 
   /** Sends one encoded frame to every local participant but `exceptId`. */
   sendToLocals(frame: Uint8Array, exceptId?: string): void {
+    const fanout = new Fanout();
     for (const [id, participant] of this.local) {
-      if (id !== exceptId) participant.send(frame);
+      if (id !== exceptId) participant.send(frame, fanout);
     }
   }
 

@@ -2,13 +2,15 @@
  * How frames leave a node, for every session at once: the end of each turn of the event loop (when held writes go
  * out), and broadcasts, whose one payload goes to many sockets.
  *
- * A broadcast hands the same encoded payload to every receiving session in a row. The second time a payload is seen,
- * it is framed once (RFC 6455 §5.2: a final binary frame, unmasked as every server frame is) and that one buffer is
- * written to each socket after it, instead of `ws` building a header per socket and writing header and payload as two
- * chunks. Those writes are also held to the end of the turn, so a receiver that gets several messages in one turn
- * gets them in one system call. The first receiver's write leaves at once, as any first frame of a turn does.
+ * A broadcast hands the same encoded payload to every receiving session in a row, with one `Fanout` for them all. For
+ * the second receiver the payload is framed once (RFC 6455 §5.2: a final binary frame, unmasked as every server frame
+ * is) and that one buffer is written to each socket from then on, instead of `ws` building a header per socket and
+ * writing header and payload as two chunks. Those writes are also held to the end of the turn, so a receiver that
+ * gets several messages in one turn gets them in one system call. The first receiver's write leaves at once, as any
+ * first frame of a turn does.
  */
 import type { Socket } from "node:net";
+import type { Fanout } from "../room/local-participant.js";
 
 const FIN_BINARY = 0x82;
 
@@ -32,21 +34,14 @@ export function encodeBinaryFrame(payload: Uint8Array): Buffer {
   return frame;
 }
 
-let lastPayload: Uint8Array | undefined;
-let lastFrame: Buffer | undefined;
-
 /**
- * The framed bytes of `payload` when it is the payload the previous send (to any session) carried, i.e. a broadcast
- * is under way; undefined for a payload seen for the first time, which `ws` frames as usual.
+ * The framed bytes of `payload` for this receiver of a fan-out, built once for all of them; undefined for a plain
+ * send and for a fan-out's first receiver, whose frame `ws` frames as usual.
  */
-export function frameIfRepeated(payload: Uint8Array): Buffer | undefined {
-  if (payload !== lastPayload) {
-    lastPayload = payload;
-    lastFrame = undefined;
-    return undefined;
-  }
-  lastFrame ??= encodeBinaryFrame(payload);
-  return lastFrame;
+export function framedForFanout(payload: Uint8Array, fanout: Fanout | undefined): Buffer | undefined {
+  if (fanout === undefined || fanout.receivers++ === 0) return undefined;
+  fanout.prepared ??= encodeBinaryFrame(payload);
+  return fanout.prepared;
 }
 
 /** What `ws` keeps of a socket that this module needs (ws has no public cork and no pre-framed send). */

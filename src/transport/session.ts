@@ -11,10 +11,10 @@ import type { Metrics } from "../metrics.js";
 import { CLOSE_CODES, RoombusError } from "../protocol/errors.js";
 import type { LeaveReason } from "../protocol/events.js";
 import { decodeRequest, encodeError } from "../protocol/frames.js";
-import type { LocalParticipant } from "../room/local-participant.js";
+import type { Fanout, LocalParticipant } from "../room/local-participant.js";
 import type { Router } from "../room/router.js";
 import type { RoomNode } from "../room/room-node.js";
-import { canWriteFramed, finishAtEndOfTurn, frameIfRepeated, socketOf } from "./outbound.js";
+import { canWriteFramed, finishAtEndOfTurn, framedForFanout, socketOf } from "./outbound.js";
 import { TokenBucket } from "./rate-limiter.js";
 
 /** setTimeout takes at most 2^31-1 ms; longer expiries are re-armed when they come due. */
@@ -87,14 +87,14 @@ export class Session implements LocalParticipant {
     for (const data of early ?? []) this.handle(data);
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, fanout?: Fanout): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     if (this.ws.bufferedAmount + frame.byteLength > this.deps.outboundBufferBytes) {
       this.close(CLOSE_CODES.slow_consumer, "slow consumer: outbound buffer over its cap", "slow_consumer");
       return;
     }
-    // A payload the previous send also carried is a broadcast's: framed once for all its receivers (outbound.ts).
-    const framed = frameIfRepeated(frame);
+    // A broadcast's frame is framed once for all its receivers (outbound.ts).
+    const framed = framedForFanout(frame, fanout);
     this.beforeWrite(framed !== undefined);
     if (framed !== undefined && this.socket !== undefined && canWriteFramed(this.ws)) this.socket.write(framed);
     else this.ws.send(frame);

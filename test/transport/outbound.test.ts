@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ServerFrame } from "../../src/protocol/frames.js";
-import { encodeBinaryFrame, frameIfRepeated } from "../../src/transport/outbound.js";
+import { Fanout } from "../../src/room/local-participant.js";
+import { encodeBinaryFrame, framedForFanout } from "../../src/transport/outbound.js";
 import { isEvent, isResponse, openRaw, type RawSocket } from "../helpers/raw-socket.js";
 import { startTestNode, TEST_ROOM } from "../helpers/start-test-node.js";
 
@@ -23,16 +24,17 @@ describe("one frame for a broadcast's receivers", () => {
     }
   });
 
-  it("frames a payload only when the send before carried the same one", () => {
-    const first = Buffer.from("first");
-    const second = Buffer.from("second");
-    expect(frameIfRepeated(first)).toBeUndefined();
-    const framed = frameIfRepeated(first);
-    expect(framed?.equals(encodeBinaryFrame(first))).toBe(true);
-    expect(frameIfRepeated(first)).toBe(framed);
-    // An equal payload in another buffer is another message.
-    expect(frameIfRepeated(Buffer.from("first"))).toBeUndefined();
-    expect(frameIfRepeated(second)).toBeUndefined();
+  it("frames a fan-out's payload once, from its second receiver on, and never a plain send's", () => {
+    const payload = Buffer.from("first");
+    const fanout = new Fanout();
+    expect(framedForFanout(payload, fanout)).toBeUndefined();
+    const framed = framedForFanout(payload, fanout);
+    expect(framed?.equals(encodeBinaryFrame(payload))).toBe(true);
+    expect(framedForFanout(payload, fanout)).toBe(framed);
+    expect(fanout.receivers).toBe(3);
+    // A plain send, even of the same bytes, is framed by ws; another fan-out starts over.
+    expect(framedForFanout(payload, undefined)).toBeUndefined();
+    expect(framedForFanout(payload, new Fanout())).toBeUndefined();
   });
 
   it("delivers every broadcast intact and in order with the sender's direct messages, to every receiver", async () => {
