@@ -8,7 +8,7 @@
  *
  * A PASSIVE checkpoint copies the log up to where it was when the checkpoint began. The writer rewinds the log to its
  * start only when it finds every frame copied, so under steady writes (one commit every turn) it never does: the log
- * grew by about 50 MB a second at 20,000 writes a second, with every append a little slower and every fdatasync of a
+ * reached 500 MB within one run of the secrets benchmark, with every append a little slower and every fdatasync of a
  * growing file about twice the cost of one that overwrites. So once the log is past its limit, this thread asks the
  * store to hold its commits for a moment (`onHoldWanted`; the store answers with `held()`), copies the few frames
  * written since its last pass with no writer racing it, and lets go (`onRelease`); the store's next commit then
