@@ -6,7 +6,7 @@
  */
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type RoomClient } from "../../src/client/index.js";
+import type { RoomClient } from "../../src/client/index.js";
 import { CredentialStore, oauthKey, type StoredCredential } from "../../src/oauth/credentials.js";
 import type { OAuthClient } from "../../src/protocol/ops.js";
 import { openKeyring } from "../../src/secrets/key-management.js";
@@ -15,7 +15,7 @@ import { createRedisStore } from "../../src/secrets/redis-store.js";
 import { Vault } from "../../src/secrets/vault.js";
 import { startOidcProvider } from "../helpers/oauth-server.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
-import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
+import { startServerProcesses, type ServerProcess } from "../helpers/server-process.js";
 
 const ROOM = "oauth-lock";
 const CLIENT_SECRET = "app-secret-0123456789";
@@ -43,13 +43,10 @@ afterAll(async () => {
  */
 async function setup(accessTokenTtlSeconds: number) {
   const env = { ROOMBUS_REDIS_URL: redis.url, ROOMBUS_ENCRYPTION_KEY: encryptionKey };
-  const nodes = await Promise.all(Array.from({ length: 3 }, () => startServerProcess(env)));
-  const clients: RoomClient[] = [];
-  const join = async (node: ServerProcess, identity: string): Promise<RoomClient> => {
-    const client = await connect(node.roomUrl(ROOM), await node.token(identity, ROOM, ["secrets"]));
-    clients.push(client);
-    return client;
-  };
+  const processes = await startServerProcesses(3, env);
+  const { nodes } = processes;
+  const join = (node: ServerProcess, identity: string): Promise<RoomClient> =>
+    processes.join(node, identity, ROOM, { api: ["secrets"] });
   const callback = `http://127.0.0.1:${nodes[0]!.port}/oauth/callback`;
   const oidc = await startOidcProvider({
     clients: [
@@ -103,10 +100,9 @@ async function setup(accessTokenTtlSeconds: number) {
     /** Every agent asks for the offline token at once. */
     askFromEveryNode: () => Promise.all(agents.map((agent) => agent.secrets.getOfflineOAuthToken({ oauth }))),
     async [Symbol.asyncDispose]() {
-      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
       await store.close();
       await oidc[Symbol.asyncDispose]();
-      await Promise.all(nodes.map((node) => node[Symbol.asyncDispose]()));
+      await processes[Symbol.asyncDispose]();
     },
   };
 }

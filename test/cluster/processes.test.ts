@@ -3,11 +3,11 @@
  * SIGKILL, and a look at everything Redis sees (MONITOR) for a secret value.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type RoomClient } from "../../src/client/index.js";
+import type { RoomClient } from "../../src/client/index.js";
 import { newMasterKeyBase64 } from "../../src/secrets/keyring.js";
 import { startFaultyOAuthServer } from "../helpers/faulty-oauth-server.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
-import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
+import { startServerProcesses, type ServerProcess } from "../helpers/server-process.js";
 
 const NODE_TTL_MS = 1500;
 let redis: TestRedis;
@@ -20,23 +20,12 @@ afterAll(async () => {
   await redis[Symbol.asyncDispose]();
 });
 
-async function cluster(count: number) {
-  const env = { ROOMBUS_REDIS_URL: redis.url, ROOMBUS_ENCRYPTION_KEY: encryptionKey, ROOMBUS_NODE_TTL_MS: String(NODE_TTL_MS) };
-  const nodes = await Promise.all(Array.from({ length: count }, () => startServerProcess(env)));
-  const clients: RoomClient[] = [];
-  return {
-    nodes,
-    async join(node: ServerProcess, identity: string, room: string, api: ("messaging" | "toolkits" | "secrets")[] = ["messaging", "toolkits", "secrets"]) {
-      const client = await connect(node.roomUrl(room), await node.token(identity, room, api));
-      clients.push(client);
-      return client;
-    },
-    async [Symbol.asyncDispose]() {
-      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-      await Promise.all(nodes.map((node) => node[Symbol.asyncDispose]()));
-    },
-  };
-}
+const cluster = (count: number) =>
+  startServerProcesses(count, {
+    ROOMBUS_REDIS_URL: redis.url,
+    ROOMBUS_ENCRYPTION_KEY: encryptionKey,
+    ROOMBUS_NODE_TTL_MS: String(NODE_TTL_MS),
+  });
 
 const waitForPeer = (client: RoomClient, id: string) => expect.poll(() => client.participants.has(id), { timeout: 5000 }).toBe(true);
 

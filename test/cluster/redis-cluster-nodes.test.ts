@@ -5,14 +5,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { mintToken } from "../../src/auth/tokens.js";
 import { channelKey } from "../../src/bus/bus.js";
-import { connect, type RoomClient } from "../../src/client/index.js";
 import { newMasterKeyBase64 } from "../../src/secrets/keyring.js";
 import { runCli } from "../helpers/cli-process.js";
 import { withTestRedisCluster, type TestRedisCluster } from "../helpers/redis-cluster.js";
-import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
-import { startTestNode, TEST_SECRET } from "../helpers/start-test-node.js";
+import { startServerProcesses, type ServerProcess } from "../helpers/server-process.js";
+import { startTestNode } from "../helpers/start-test-node.js";
 
 const encryptionKey = newMasterKeyBase64();
 let cluster: TestRedisCluster;
@@ -26,26 +24,7 @@ function clusterEnv(): Record<string, string> {
   };
 }
 
-async function twoProcesses() {
-  const nodes = await Promise.all([startServerProcess(clusterEnv()), startServerProcess(clusterEnv())]);
-  const clients: RoomClient[] = [];
-  return {
-    nodes,
-    async join(node: ServerProcess, identity: string, room: string, options: { jti?: string } = {}) {
-      const token = await mintToken(
-        { secret: new TextEncoder().encode(TEST_SECRET), issuer: "roombus", audience: "roombus" },
-        { identity, room, api: ["messaging", "secrets"], ttlSeconds: 300, ...options },
-      );
-      const client = await connect(node.roomUrl(room), token);
-      clients.push(client);
-      return client;
-    },
-    async [Symbol.asyncDispose]() {
-      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
-      await Promise.all(nodes.map((node) => node[Symbol.asyncDispose]()));
-    },
-  };
-}
+const twoProcesses = () => startServerProcesses(2, clusterEnv());
 
 withTestRedisCluster(
   "roombus processes on Redis Cluster",
@@ -54,7 +33,7 @@ withTestRedisCluster(
     describe("two roombus processes on Redis Cluster", () => {
       it("show presence and deliver messages in rooms on every shard", async () => {
         await using c = await twoProcesses();
-        const [n1, n2] = c.nodes;
+        const [n1, n2] = c.nodes as [ServerProcess, ServerProcess];
         for (const node of c.nodes) expect(node.lines.join("\n")).toContain('"backend":"redis-cluster"');
         const rooms = await cluster.roomPerShard(`nodes-${randomBytes(3).toString("hex")}`);
         const owners = await Promise.all(rooms.map((room) => cluster.ownerOf(channelKey({ room }))));
@@ -81,7 +60,7 @@ withTestRedisCluster(
 
       it("answers a secret request across the nodes, and `roombus audit` reads it from the cluster", async () => {
         await using c = await twoProcesses();
-        const [n1, n2] = c.nodes;
+        const [n1, n2] = c.nodes as [ServerProcess, ServerProcess];
         const room = `secret-${randomBytes(3).toString("hex")}`;
         const agent = await c.join(n1, "agent", room);
         const person = await c.join(n2, "person", room);
@@ -105,7 +84,7 @@ withTestRedisCluster(
 
       it("closes a revoked token's sockets on both processes when a third node revokes it", async () => {
         await using c = await twoProcesses();
-        const [n1, n2] = c.nodes;
+        const [n1, n2] = c.nodes as [ServerProcess, ServerProcess];
         const [roomA, roomB] = await cluster.roomPerShard(`revoke-${randomBytes(3).toString("hex")}`);
         const onFirst = await c.join(n1, "alice", roomA!, { jti: "revoked-cluster-1" });
         const onSecond = await c.join(n2, "alice", roomB!, { jti: "revoked-cluster-1" });

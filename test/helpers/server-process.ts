@@ -8,8 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { mintToken } from "../../src/auth/tokens.js";
+import { connect, type RoomClient } from "../../src/client/index.js";
 import { CLI } from "./cli-process.js";
 import { TEST_SECRET } from "./start-test-node.js";
+
+type Api = "messaging" | "toolkits" | "secrets" | "admin";
 
 export interface ServerProcess extends AsyncDisposable {
   child: ChildProcess;
@@ -17,7 +20,8 @@ export interface ServerProcess extends AsyncDisposable {
   /** Every stdout line so far (JSON log lines). */
   lines: string[];
   exited: Promise<number | null>;
-  token(identity: string, room: string, api?: ("messaging" | "toolkits" | "secrets" | "admin")[]): Promise<string>;
+  /** A token for this server: `api` defaults to messaging; `jti` names it for revocation. */
+  token(identity: string, room: string, api?: Api[], options?: { jti?: string }): Promise<string>;
   /** `ws://127.0.0.1:<port>/rooms/<room>`. */
   roomUrl(room: string): string;
 }
@@ -47,16 +51,41 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     port,
     lines,
     exited,
-    token: (identity, room, api = ["messaging"]) =>
+    token: (identity, room, api = ["messaging"], options = {}) =>
       mintToken(
         { secret: new TextEncoder().encode(TEST_SECRET), issuer: "roombus", audience: "roombus" },
-        { identity, room, api, ttlSeconds: 300 },
+        { identity, room, api, ttlSeconds: 300, ...options },
       ),
     roomUrl: (room) => `ws://127.0.0.1:${port}/rooms/${room}`,
     async [Symbol.asyncDispose]() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServerProcesses extends AsyncDisposable {
+  nodes: ServerProcess[];
+  /** A client of `identity` in `room` on `node` (messaging, toolkits and secrets unless `api` says otherwise). */
+  join(node: ServerProcess, identity: string, room: string, options?: { api?: Api[]; jti?: string }): Promise<RoomClient>;
+}
+
+/** `count` server processes with the same `env` (one cluster on one Redis); disposing closes every client and node. */
+export async function startServerProcesses(count: number, env: Record<string, string>): Promise<ServerProcesses> {
+  const nodes = await Promise.all(Array.from({ length: count }, () => startServerProcess(env)));
+  const clients: RoomClient[] = [];
+  return {
+    nodes,
+    async join(node, identity, room, options = {}) {
+      const { api = ["messaging", "toolkits", "secrets"], ...claims } = options;
+      const client = await connect(node.roomUrl(room), await node.token(identity, room, api, claims));
+      clients.push(client);
+      return client;
+    },
+    async [Symbol.asyncDispose]() {
+      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      await Promise.all(nodes.map((node) => node[Symbol.asyncDispose]()));
     },
   };
 }
