@@ -26,7 +26,7 @@ export const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
 export const DEFAULT_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** Thread → store. */
-type ThreadMessage = { type: "failed"; reason: string } | { type: "hold" } | { type: "release"; caughtUp: boolean };
+type ThreadMessage = { type: "failed"; reason: string } | { type: "hold" } | { type: "release" };
 
 const THREAD_CODE = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -50,15 +50,13 @@ const timer = setInterval(() => {
 }, workerData.intervalMs);
 parentPort.on("message", (message) => {
   if (message === "held") {
-    let caughtUp = false;
     try {
-      const result = checkpoint();
-      caughtUp = result.busy === 0 && result.checkpointed === result.log;
+      checkpoint();
     } catch (error) {
       parentPort.postMessage({ type: "failed", reason: String(error && error.message) });
     }
     holding = false;
-    parentPort.postMessage({ type: "release", caughtUp });
+    parentPort.postMessage({ type: "release" });
     return;
   }
   clearInterval(timer);
@@ -72,8 +70,8 @@ export interface CheckpointerEvents {
   onFailure: (reason: string) => void;
   /** The log is past its limit: stop committing, then call `held()`. */
   onHoldWanted: () => void;
-  /** Commit again; `caughtUp` when the next commit will rewind the log. */
-  onRelease: (caughtUp: boolean) => void;
+  /** Commit again (the next commit rewinds the log if the checkpoint caught up; if not, the next hold tries again). */
+  onRelease: () => void;
 }
 
 export class Checkpointer {
@@ -86,12 +84,12 @@ export class Checkpointer {
     this.thread.on("message", (message: ThreadMessage) => {
       if (message.type === "failed") events.onFailure(message.reason);
       else if (message.type === "hold") events.onHoldWanted();
-      else events.onRelease(message.caughtUp);
+      else events.onRelease();
     });
     this.thread.on("error", (error) => {
       events.onFailure(error.message);
       // A thread that died while the store held its commits must not keep them held.
-      events.onRelease(false);
+      events.onRelease();
     });
   }
 
